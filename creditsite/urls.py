@@ -1,0 +1,7 @@
+"""URL routes: the admin is the back office."""
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+]

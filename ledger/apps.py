@@ -1,0 +1,8 @@
+"""App config for the ledger."""
+from django.apps import AppConfig
+
+
+class LedgerConfig(AppConfig):
+    name = "ledger"
+    verbose_name = "Credits ledger"
+    default_auto_field = "django.db.models.BigAutoField"

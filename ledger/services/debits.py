@@ -1,0 +1,164 @@
+"""Spending credits (debits) and giving them back to the lots they came from (refunds)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from .. import clock
+from ..actors import Actor
+from ..amounts import amount_parse
+from ..exceptions import InvalidInput, InvalidState, NotFound
+from ..models import Allocation, CreditAccount, EntryType, Grant, GrantKind, LedgerEntry
+from ..selectors.policies import policy_get
+from .postings import (
+    Posting,
+    account_lock,
+    allocations_record,
+    entry_append,
+    entry_replay,
+    lots_draw,
+    request_hash,
+)
+
+#: Entry types whose allocations a refund may return.
+REFUNDABLE_TYPES = {EntryType.DEBIT, EntryType.ADJUSTMENT}
+
+
+@dataclass(frozen=True)
+class DebitResult:
+    entry: LedgerEntry
+    allocations: list[Allocation]
+    replayed: bool
+
+
+def debit_apply(
+    *, account: CreditAccount, amount: int, posting: Posting, entry_type: str = EntryType.DEBIT
+) -> tuple[LedgerEntry, list[Allocation]]:
+    """Draw ``amount`` from a locked account's lots (then debt within the overdraft limit),
+    append the entry and record the allocations."""
+    draws = lots_draw(account=account, amount=amount, at=clock.now())
+    entry = entry_append(account=account, entry_type=entry_type, amount=-amount, posting=posting)
+    return entry, allocations_record(entry=entry, draws=draws)
+
+
+@transaction.atomic(durable=True)
+def debit_create(
+    *,
+    account_id: int,
+    amount: object,
+    actor: Actor,
+    idempotency_key: str | None,
+    workspace_id: int | None = None,
+    description: str = "",
+    source: str = "",
+    source_id: str = "",
+) -> DebitResult:
+    """Debit the account exactly once per idempotency key.
+
+    Draws lots by priority, earliest expiry, then age; a debit that would pass the
+    overdraft limit raises InsufficientCredits and writes nothing.
+    """
+    credits = amount_parse(amount)
+    account = account_lock(account_id=account_id, workspace_id=workspace_id)
+    fingerprint = request_hash(op="debit", amount=credits, source=source, source_id=source_id)
+    previous = entry_replay(account=account, key=idempotency_key, fingerprint=fingerprint)
+    if previous is not None:
+        return DebitResult(entry=previous, allocations=list(previous.allocations.all()), replayed=True)
+    posting = Posting(
+        actor=actor, description=description or "Debit", source=source, source_id=source_id,
+        idempotency_key=idempotency_key, fingerprint=fingerprint,
+    )
+    entry, allocations = debit_apply(account=account, amount=credits, posting=posting)
+    return DebitResult(entry=entry, allocations=allocations, replayed=False)
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    entry: LedgerEntry
+    replayed: bool
+
+
+def _refund_lot(*, account: CreditAccount, source: Grant | None, amount: int, now) -> Grant:
+    """Create a lot for refunded credits that cannot go back into their own lot (it is
+    gone, full, or they were debt); it keeps the source's priority and a fresh expiry."""
+    months = policy_get(workspace_id=account.workspace_id).expiry_months
+    expires_at = None
+    if source is not None and source.expires_at is not None:
+        expires_at = source.expires_at if source.expires_at > now else (clock.add_months(now, months) if months else None)
+    return Grant.objects.create(
+        account=account, kind=GrantKind.REFUND, amount=amount, remaining=amount,
+        priority=source.priority if source is not None else 50, effective_from=now,
+        expires_at=expires_at, reason="Refund", actor="system:refund",
+    )
+
+
+def refund_apply(*, account: CreditAccount, debit: LedgerEntry, amount: int) -> None:
+    """Return ``amount`` of a debit, latest draw first: into its lots while they are active
+    and have room, then against debt, and the rest into a new refund lot."""
+    now = clock.now()
+    left = amount
+    allocations = list(debit.allocations.select_related("lot").order_by("-id"))
+    touched_lots, touched_allocations = [], []
+    for allocation in allocations:
+        part = min(left, allocation.amount - allocation.refunded)
+        if part <= 0:
+            continue
+        allocation.refunded += part
+        touched_allocations.append(allocation)
+        left -= part
+        lot = allocation.lot
+        if lot is None:
+            settled = min(part, account.debt)
+            account.debt -= settled
+            part -= settled
+        elif lot.is_active and (lot.expires_at is None or lot.expires_at > now):
+            put = min(part, lot.amount - lot.remaining)
+            lot.remaining += put
+            touched_lots.append(lot)
+            part -= put
+        if part:
+            _refund_lot(account=account, source=lot, amount=part, now=now)
+        if not left:
+            break
+    Grant.objects.bulk_update(touched_lots, ["remaining"])
+    Allocation.objects.bulk_update(touched_allocations, ["refunded"])
+
+
+@transaction.atomic(durable=True)
+def refund_create(
+    *,
+    debit_entry_id: int,
+    actor: Actor,
+    idempotency_key: str | None,
+    reason: str,
+    amount: object = None,
+    account_id: int | None = None,
+    workspace_id: int | None = None,
+) -> RefundResult:
+    """Refund all or part of a debit back into the lots it came from, exactly once per key."""
+    if not reason.strip():
+        raise InvalidInput("reason", "is required for a refund")
+    owner = LedgerEntry.objects.filter(pk=debit_entry_id).values_list("account_id", flat=True).first()
+    if owner is None or (account_id is not None and owner != int(account_id)):
+        raise NotFound(f"entry {debit_entry_id!r} does not exist", field="entry")
+    account = account_lock(account_id=owner, workspace_id=workspace_id)
+    debit = LedgerEntry.objects.get(pk=debit_entry_id)
+    if debit.entry_type not in REFUNDABLE_TYPES or debit.amount >= 0:
+        raise InvalidState(f"entry {debit.pk} is a {debit.entry_type}, not a debit", field="entry")
+    refundable = sum(a.amount - a.refunded for a in debit.allocations.all())
+    credits = refundable if amount is None else amount_parse(amount)
+    fingerprint = request_hash(op="refund", entry=debit.pk, amount=credits)
+    previous = entry_replay(account=account, key=idempotency_key, fingerprint=fingerprint)
+    if previous is not None:
+        return RefundResult(entry=previous, replayed=True)
+    if credits <= 0 or credits > refundable:
+        raise InvalidInput("amount", f"must be between 1 and {refundable}, what is left to refund of entry {debit.pk}")
+    refund_apply(account=account, debit=debit, amount=credits)
+    posting = Posting(
+        actor=actor, description=f"Refund of entry #{debit.pk}: {reason}",
+        source=debit.source, source_id=debit.source_id,
+        idempotency_key=idempotency_key, fingerprint=fingerprint,
+    )
+    entry = entry_append(account=account, entry_type=EntryType.REFUND, amount=credits, posting=posting, refund_of=debit)
+    return RefundResult(entry=entry, replayed=False)

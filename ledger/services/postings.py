@@ -1,0 +1,171 @@
+"""The posting core every ledger write goes through, inside the caller's transaction.
+
+These functions assume an open transaction with the account row locked by
+:func:`account_lock`. They are the building blocks of the public services (grants, debits,
+refunds, voids, adjustments) and of jobs that write in batches (expiry, refills, usage,
+migrations), so that every balance change is made and explained the same way.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F
+
+from ..actors import Actor
+from ..exceptions import AccountNotFound, IdempotencyConflict, InsufficientCredits
+from ..models import Allocation, CreditAccount, Grant, LedgerEntry
+from ..totals import total_delta
+
+
+def account_lock(*, account_id: object, workspace_id: int | None = None) -> CreditAccount:
+    """Lock and return the account; a missing or foreign-workspace one raises AccountNotFound."""
+    assert transaction.get_connection().in_atomic_block, "account_lock needs a transaction"
+    try:
+        pk = int(account_id)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise AccountNotFound(account_id) from None
+    queryset = CreditAccount.objects.select_for_update()
+    if workspace_id is not None:
+        queryset = queryset.filter(workspace_id=workspace_id)
+    try:
+        return queryset.get(pk=pk)
+    except CreditAccount.DoesNotExist:
+        raise AccountNotFound(account_id) from None
+
+
+def request_hash(**params: object) -> str:
+    """Fingerprint the parameters of a request, for idempotency-key reuse checks."""
+    payload = json.dumps(params, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def entry_replay(*, account: CreditAccount, key: str | None, fingerprint: str) -> LedgerEntry | None:
+    """Return the entry an earlier call with this key wrote, or None for a new key.
+
+    The same key with different parameters raises IdempotencyConflict.
+    """
+    if not key:
+        return None
+    entry = LedgerEntry.objects.filter(account=account, idempotency_key=key).first()
+    if entry is not None and entry.request_hash != fingerprint:
+        raise IdempotencyConflict(key)
+    return entry
+
+
+@dataclass(frozen=True)
+class Posting:
+    """What an entry says besides its amount: why, who, where from, and its key."""
+
+    actor: Actor
+    description: str = ""
+    source: str = ""
+    source_id: str = ""
+    idempotency_key: str | None = None
+    fingerprint: str = ""
+
+
+def entry_append(
+    *,
+    account: CreditAccount,
+    entry_type: str,
+    amount: int,
+    posting: Posting,
+    lot: Grant | None = None,
+    refund_of: LedgerEntry | None = None,
+) -> LedgerEntry:
+    """Append one entry and move the account's balance, totals and sequence with it.
+
+    The caller has already moved lots and debt so that, after this, the account's balance
+    equals its lots' remaining minus its debt. Saves the account.
+    """
+    field, delta = total_delta(entry_type, amount)
+    entry = LedgerEntry.objects.create(
+        account=account,
+        seq=account.entry_seq + 1,
+        entry_type=entry_type,
+        amount=amount,
+        balance_before=account.balance,
+        balance_after=account.balance + amount,
+        lot=lot,
+        refund_of=refund_of,
+        source=posting.source,
+        source_id=posting.source_id,
+        description=posting.description,
+        actor=posting.actor.label,
+        actor_user_id=posting.actor.user_id,
+        idempotency_key=posting.idempotency_key,
+        request_hash=posting.fingerprint,
+    )
+    account.entry_seq = entry.seq
+    account.balance = entry.balance_after
+    setattr(account, field, getattr(account, field) + delta)
+    account.save(update_fields=["entry_seq", "balance", "debt", field, "updated_at"])
+    return entry
+
+
+def lots_spendable(*, account: CreditAccount, at: datetime):
+    """Return the account's lots a debit may draw from, in consumption order: priority,
+    then earliest expiry (never-expiring last), then oldest."""
+    return (
+        Grant.objects.filter(
+            account=account,
+            remaining__gt=0,
+            voided_at__isnull=True,
+            expired_at__isnull=True,
+            effective_from__lte=at,
+        )
+        .exclude(expires_at__lte=at)
+        .order_by("priority", F("expires_at").asc(nulls_last=True), "id")
+    )
+
+
+def lots_draw(*, account: CreditAccount, amount: int, at: datetime) -> list[tuple[Grant | None, int]]:
+    """Take ``amount`` from the spendable lots in order, the rest as debt within the
+    overdraft limit. Updates lots and the in-memory account debt; returns the draws
+    ((lot, amount), lot None for debt). Raises InsufficientCredits and changes nothing if
+    the overdraft limit would be passed."""
+    draws: list[tuple[Grant | None, int]] = []
+    left = amount
+    spendable = 0
+    for lot in lots_spendable(account=account, at=at):
+        spendable += lot.remaining
+        if left:
+            take = min(left, lot.remaining)
+            draws.append((lot, take))
+            left -= take
+        else:
+            break
+    headroom = account.overdraft_limit - account.debt
+    if left > headroom:
+        raise InsufficientCredits(
+            account_id=account.pk,
+            balance=account.balance,
+            available=spendable + max(headroom, 0),
+            amount=amount,
+        )
+    for lot, take in draws:
+        lot.remaining -= take
+    Grant.objects.bulk_update([lot for lot, _ in draws], ["remaining"])
+    if left:
+        account.debt += left
+        draws.append((None, left))
+    return draws
+
+
+def allocations_record(*, entry: LedgerEntry, draws: list[tuple[Grant | None, int]]) -> list[Allocation]:
+    """Record which lots (or debt) an entry drew from."""
+    return Allocation.objects.bulk_create(
+        [Allocation(entry=entry, lot=lot, amount=take) for lot, take in draws]
+    )
+
+
+def debt_settle(*, account: CreditAccount, lot: Grant) -> int:
+    """Pay the account's debt from a new lot before it is saved; return what was settled."""
+    settled = min(account.debt, lot.remaining)
+    account.debt -= settled
+    lot.remaining -= settled
+    return settled

@@ -1,0 +1,1 @@
+"""Data migrations of credit data: the framework and its built-in operations."""
