@@ -23,3 +23,26 @@ def nothing_written():
         yield
     finally:
         assert snapshot() == before, "a refused call wrote to the ledger"
+
+
+@contextmanager
+def planted_fault():
+    """Let a test write a row that breaks a ledger invariant, around the database's guards.
+
+    On PostgreSQL the pending deferred checks run first (the ledger is consistent up to
+    here), then triggers are off for the planting statements only.
+    """
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        cursor.execute("SET session_replication_role = replica")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = origin")
