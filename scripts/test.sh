@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Run the whole suite on DATABASE_URL (SQLite when unset). Extra args go to pytest.
-set -uo pipefail
+# Lint, then run the whole suite on DATABASE_URL (SQLite when unset). Extra args go to pytest.
+# Any failure exits non-zero, including pytest's 5 for "no tests collected".
+set -euo pipefail
 cd "$(dirname "$0")/.."
+echo "== lint (ruff)"
+.venv/bin/ruff check .
 echo "== tests on ${DATABASE_URL:-SQLite (DATABASE_URL unset)}"
-.venv/bin/pytest "$@"
-status=$?
-# pytest exits 5 when it collected no tests: that is a failure here, not a pass.
-exit $status
+exec .venv/bin/pytest "$@"

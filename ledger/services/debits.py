@@ -8,7 +8,7 @@ from django.db import transaction
 from .. import clock
 from ..actors import Actor
 from ..amounts import amount_parse
-from ..exceptions import InvalidInput, InvalidState, NotFound
+from ..exceptions import InvalidInput, InvalidState
 from ..models import Allocation, CreditAccount, EntryType, Grant, GrantKind, LedgerEntry
 from ..selectors.policies import policy_get
 from .postings import (
@@ -18,6 +18,7 @@ from .postings import (
     entry_append,
     entry_replay,
     lots_draw,
+    owned_row_lock,
     request_hash,
 )
 
@@ -139,11 +140,9 @@ def refund_create(
     """Refund all or part of a debit back into the lots it came from, exactly once per key."""
     if not reason.strip():
         raise InvalidInput("reason", "is required for a refund")
-    owner = LedgerEntry.objects.filter(pk=debit_entry_id).values_list("account_id", flat=True).first()
-    if owner is None or (account_id is not None and owner != int(account_id)):
-        raise NotFound(f"entry {debit_entry_id!r} does not exist", field="entry")
-    account = account_lock(account_id=owner, workspace_id=workspace_id)
-    debit = LedgerEntry.objects.get(pk=debit_entry_id)
+    account, debit = owned_row_lock(
+        model=LedgerEntry, pk=debit_entry_id, label="entry", account_id=account_id, workspace_id=workspace_id
+    )
     if debit.entry_type not in REFUNDABLE_TYPES or debit.amount >= 0:
         raise InvalidState(f"entry {debit.pk} is a {debit.entry_type}, not a debit", field="entry")
     refundable = sum(a.amount - a.refunded for a in debit.allocations.all())

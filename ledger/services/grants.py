@@ -9,10 +9,18 @@ from django.db import transaction
 from .. import clock
 from ..actors import Actor
 from ..amounts import amount_parse
-from ..exceptions import InvalidInput, InvalidState, NotFound
+from ..exceptions import InvalidInput, InvalidState
 from ..models import CreditAccount, EntryType, Grant, GrantKind, LedgerEntry
 from ..selectors.policies import policy_get
-from .postings import Posting, account_lock, debt_settle, entry_append, entry_replay, request_hash
+from .postings import (
+    Posting,
+    account_lock,
+    debt_settle,
+    entry_append,
+    entry_replay,
+    owned_row_lock,
+    request_hash,
+)
 
 
 class _PolicyExpiry:
@@ -163,11 +171,9 @@ def grant_void(
     """
     if not reason.strip():
         raise InvalidInput("reason", "is required to void a grant")
-    owner = Grant.objects.filter(pk=grant_id).values_list("account_id", flat=True).first()
-    if owner is None or (account_id is not None and owner != int(account_id)):
-        raise NotFound(f"grant {grant_id!r} does not exist", field="grant")
-    account = account_lock(account_id=owner, workspace_id=workspace_id)
-    grant = Grant.objects.get(pk=grant_id)
+    account, grant = owned_row_lock(
+        model=Grant, pk=grant_id, label="grant", account_id=account_id, workspace_id=workspace_id
+    )
     fingerprint = request_hash(op="void", grant=grant.pk)
     previous = entry_replay(account=account, key=idempotency_key, fingerprint=fingerprint)
     if grant.voided_at is not None:

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import F
 
 from ..actors import Actor
-from ..exceptions import AccountNotFound, IdempotencyConflict, InsufficientCredits
+from ..exceptions import AccountNotFound, IdempotencyConflict, InsufficientCredits, NotFound
 from ..models import Allocation, CreditAccount, Grant, LedgerEntry
 from ..totals import total_delta
 
@@ -169,3 +169,21 @@ def debt_settle(*, account: CreditAccount, lot: Grant) -> int:
     account.debt -= settled
     lot.remaining -= settled
     return settled
+
+
+def owned_row_lock(
+    *, model: type, pk: object, label: str, account_id: object = None, workspace_id: int | None = None
+):
+    """Lock the account that owns row ``pk`` of ``model`` (a lot or an entry), then return
+    (account, row). A missing row, or one of another account or workspace, is NotFound."""
+    try:
+        owner = model.objects.filter(pk=int(pk)).values_list("account_id", flat=True).first()  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        owner = None
+    if owner is None or (account_id is not None and str(owner) != str(account_id)):
+        raise NotFound(f"{label} {pk!r} does not exist", field=label)
+    try:
+        account = account_lock(account_id=owner, workspace_id=workspace_id)
+    except AccountNotFound:
+        raise NotFound(f"{label} {pk!r} does not exist", field=label) from None
+    return account, model.objects.get(pk=int(pk))  # type: ignore[arg-type]
