@@ -1,5 +1,6 @@
 """Ledger models: who holds credits, the accounts, lots, entries and policies."""
 from .accounts import CreditAccount, OwnerKind, RefillInterval
+from .api_tokens import Ability, ApiToken, IdempotentResponse
 from .audit import AuditEvent
 from .entries import Allocation, EntryType, LedgerEntry
 from .grants import Grant, GrantKind
@@ -7,6 +8,9 @@ from .parties import ApiKey, Customer, Identity, Workspace
 from .policies import PolicyChange, WorkspacePolicy
 
 __all__ = [
+    "Ability",
+    "ApiToken",
+    "IdempotentResponse",
     "Allocation",
     "ApiKey",
     "AuditEvent",
