@@ -82,13 +82,13 @@ def replay(record: IdempotentResponse, fingerprint: str) -> Response:
                     f"({record.method} {record.path} with a different body).",
             fields={HEADER: ["Already used with a different request."]},
         )
-    return Response(record.body, status=record.status_code, headers={"Idempotent-Replayed": "true"})
+    return Response(json.loads(record.body), status=record.status_code, headers={"Idempotent-Replayed": "true"})
 
 
 def _keep(request, key: str, fingerprint: str, response: Response) -> Response:
     """Store the response for replays; if another request stored one first, return that."""
     token = request.auth
-    body = json.loads(JSONRenderer().render(response.data))
+    body = JSONRenderer().render(response.data).decode()
     try:
         with transaction.atomic():
             IdempotentResponse.objects.create(

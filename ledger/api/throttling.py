@@ -1,6 +1,7 @@
 """Rate limits per API token, separately for reads and writes (rates in settings)."""
 from __future__ import annotations
 
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from ..models import ApiToken
@@ -18,6 +19,10 @@ class TokenRateThrottle(SimpleRateThrottle):
 
     def __init__(self) -> None:  # the scope, hence the rate, is only known per request
         pass
+
+    def get_rate(self) -> str:
+        # Read the settings now, not at import, so a changed setting takes effect.
+        return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
 
     def get_cache_key(self, request, view):
         if not isinstance(request.auth, ApiToken):

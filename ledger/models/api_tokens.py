@@ -59,7 +59,7 @@ class IdempotentResponse(models.Model):
     path = models.CharField(max_length=500)
     request_hash = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField()
-    body = models.JSONField()
+    body = models.TextField(help_text="The JSON body as sent (text, so key order is kept).")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
