@@ -5,6 +5,8 @@ or entries answer 404 exactly like ids that do not exist. Writes are ``@idempote
 """
 from __future__ import annotations
 
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
@@ -16,6 +18,7 @@ from ..models import Ability
 from ..selectors import accounts as account_selectors
 from ..services import customers, debits, grants
 from . import schema, serializers as s
+from .errors import error_body
 from .idempotency import idempotent
 
 
@@ -64,6 +67,8 @@ class EntriesPagination(CursorPagination):
 
 @schema.account_lookup
 class AccountLookupView(WorkspaceView):
+    """Find an account by its owner: a product user, API key or identity by your external id, or the workspace."""
+
     abilities = {"GET": Ability.READ}
 
     def get(self, request):
@@ -74,6 +79,8 @@ class AccountLookupView(WorkspaceView):
 
 @schema.account_balance
 class AccountBalanceView(WorkspaceView):
+    """The account's balance, what a debit may take now, its totals, and the credits its lots lose within the window."""
+
     abilities = {"GET": Ability.READ}
 
     def get(self, request, account_id: int):
@@ -86,6 +93,8 @@ class AccountBalanceView(WorkspaceView):
 
 @schema.account_entries
 class AccountEntriesView(WorkspaceView):
+    """The account's ledger entries, newest first, keyset-paginated; filter by type and creation time."""
+
     abilities = {"GET": Ability.READ}
     pagination_class = EntriesPagination
 
@@ -104,6 +113,8 @@ class AccountEntriesView(WorkspaceView):
 
 @schema.grant_create
 class GrantCreateView(WorkspaceView):
+    """Grant credits as a new lot, once per Idempotency-Key; any debt is paid from it first."""
+
     abilities = {"POST": Ability.GRANT}
 
     @idempotent
@@ -119,6 +130,8 @@ class GrantCreateView(WorkspaceView):
 
 @schema.grant_void
 class GrantVoidView(WorkspaceView):
+    """Void what is left of a grant, with an entry for the unspent remainder; voiding twice changes nothing."""
+
     abilities = {"POST": Ability.GRANT}
 
     @idempotent
@@ -133,6 +146,8 @@ class GrantVoidView(WorkspaceView):
 
 @schema.debit_create
 class DebitCreateView(WorkspaceView):
+    """Spend credits, drawing lots by priority, earliest expiry, then age; 402 when the account cannot cover it."""
+
     abilities = {"POST": Ability.DEBIT}
 
     @idempotent
@@ -147,6 +162,8 @@ class DebitCreateView(WorkspaceView):
 
 @schema.refund_create
 class RefundCreateView(WorkspaceView):
+    """Give back all or part of a debit into the lots it was drawn from."""
+
     abilities = {"POST": Ability.DEBIT}
 
     @idempotent
@@ -161,6 +178,8 @@ class RefundCreateView(WorkspaceView):
 
 @schema.customer_signup
 class CustomerSignupView(WorkspaceView):
+    """Sign up a product user: creates them and their account with the initial credits, once per external id."""
+
     abilities = {"POST": Ability.GRANT}
 
     @idempotent
@@ -169,3 +188,9 @@ class CustomerSignupView(WorkspaceView):
         signup = customers.customer_signup(workspace_id=self.workspace_id, actor=self.actor, **data)
         code = status.HTTP_201_CREATED if signup.created else status.HTTP_200_OK
         return Response(s.SignupOut(signup).data, status=code)
+
+
+@csrf_exempt  # like the API views: token-authenticated, no cookies
+def not_found(request, *args, **kwargs) -> JsonResponse:
+    """Any /api/ path that matches no endpoint: 404 in the API's error shape, not HTML."""
+    return JsonResponse(error_body(code="not_found", message=f"No endpoint at {request.path}."), status=404)
