@@ -4,7 +4,7 @@ Task endpoints (usage: create, complete, fail) and reward endpoints (sign-in, in
 share) go in the marked places below; see docs/api.md, "Adding an endpoint".
 """
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import views
 
@@ -23,6 +23,5 @@ urlpatterns = [
     # Tasks: accounts/<int:account_id>/tasks/, tasks/<int:task_id>/{complete,fail}/ (ledger.services.usage).
     path("schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", authentication_classes=[], permission_classes=[]), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema", authentication_classes=[], permission_classes=[]), name="redoc"),
     re_path(r"^", views.not_found, name="not-found"),  # JSON 404 for any other /api/ path
 ]
