@@ -6,6 +6,8 @@ response may be a server error or break the documented schema, status codes and 
 """
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
@@ -31,7 +33,18 @@ REAL = {"account_id": "account", "grant_id": "grant", "entry_id": "debit"}
 
 
 @pytest.fixture
-def world(db, settings):
+def no_connection_recycling():
+    """Keep the test transaction's connection across requests, as Django's test client does:
+    the WSGI handler would otherwise close it at the start and end of each request."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def world(db, settings, no_connection_recycling):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
                                "DEFAULT_THROTTLE_RATES": {"token_read": "100000/min", "token_write": "100000/min"}}
     actor = Actor.system("schemathesis")
