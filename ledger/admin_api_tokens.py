@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.template.response import TemplateResponse
 
 from .actors import Actor
 from .exceptions import LedgerError
@@ -55,11 +56,15 @@ class ApiTokenAdmin(admin.ModelAdmin):
             actor=Actor.staff(request.user),
         )
         obj.pk, obj.prefix, obj.created_at = issued.token.pk, issued.token.prefix, issued.token.created_at
-        self.message_user(
-            request,
-            f"Token issued. Copy it now, it will not be shown again: {issued.raw}",
-            level=messages.WARNING,
-        )
+        request._issued_token = issued
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # The raw token is rendered once in this response, never put in a message (messages
+        # travel in a cookie or the session).
+        issued = request._issued_token
+        context = {**self.admin_site.each_context(request), "token": issued.token, "raw": issued.raw,
+                   "title": "API token issued", "opts": self.opts}
+        return TemplateResponse(request, "admin/ledger/apitoken/issued.html", context)
 
     def save_related(self, request, form, formsets, change) -> None:
         pass  # the token has no related objects; the service saved everything

@@ -9,16 +9,16 @@ from .policies import PolicyChange, WorkspacePolicy
 
 __all__ = [
     "Ability",
-    "ApiToken",
-    "IdempotentResponse",
     "Allocation",
     "ApiKey",
+    "ApiToken",
     "AuditEvent",
     "CreditAccount",
     "Customer",
     "EntryType",
     "Grant",
     "GrantKind",
+    "IdempotentResponse",
     "Identity",
     "LedgerEntry",
     "OwnerKind",
