@@ -30,10 +30,11 @@ from .errors import ApiError
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
-#: Responses kept for replay: the write happened (2xx) or the ledger refused it for a
-#: reason a retry would meet again. Malformed requests (400), auth, throttling and 5xx are
-#: not kept, so a corrected or later retry with the same key can still succeed.
-KEPT_STATUSES = {200, 201, 402, 404, 409}
+#: Responses kept for replay: the write happened (2xx) or the ledger refused it on the
+#: account's state (402 insufficient credits, 409 invalid state). Malformed requests (400),
+#: unknown ids (404), auth, throttling and 5xx are not kept: they wrote nothing, so the same
+#: key can be retried once the request or the token is corrected.
+KEPT_STATUSES = {200, 201, 402, 409}
 
 
 def key_parse(request) -> str:

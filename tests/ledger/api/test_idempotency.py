@@ -59,6 +59,11 @@ def test_validation_errors_are_not_kept_so_the_key_can_be_used_after_fixing_the_
     assert post(api, url, {"amount": 5}, key="k").status_code == 201
 
 
+def test_unknown_account_is_not_kept_so_the_key_can_be_used_on_the_right_one(api, funded):
+    assert post(api, f"/api/v1/accounts/{funded.pk + 999}/debits/", {"amount": 5}, key="k").status_code == 404
+    assert post(api, f"/api/v1/accounts/{funded.pk}/debits/", {"amount": 5}, key="k").status_code == 201
+
+
 def test_missing_key_is_400_naming_the_header_and_writes_nothing(api, funded):
     with nothing_written():
         response = api.post(f"/api/v1/accounts/{funded.pk}/debits/", {"amount": 1}, format="json")
