@@ -46,3 +46,10 @@ def test_swagger_ui_loads_its_assets_locally_so_docs_work_offline(client):
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
     assert "https://" not in page and "http://" not in page
     assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_unknown_api_path_is_json_404_in_the_error_shape(client, method):
+    response = getattr(client, method)("/api/v1/nothing-here/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
