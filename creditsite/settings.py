@@ -127,3 +127,31 @@ CREDITS_REWARD_SHARE = env.int("CREDITS_REWARD_SHARE", default=10)
 CREDITS_SHARE_DAILY_CAP = env.int("CREDITS_SHARE_DAILY_CAP", default=3)
 # The most credits one Support user may grant at once without an Operations approval.
 CREDITS_SUPPORT_GRANT_LIMIT = env.int("CREDITS_SUPPORT_GRANT_LIMIT", default=1000)
+
+# REST API (ledger/api) ----------------------------------------------------------
+INSTALLED_APPS += ["rest_framework", "drf_spectacular", "drf_spectacular_sidecar"]
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["ledger.api.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["ledger.api.permissions.TokenHasAbility"],
+    "DEFAULT_THROTTLE_CLASSES": ["ledger.api.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        # Per token; a shared cache (CACHES) makes the limit hold across processes.
+        "token_read": env.str("CREDITS_API_RATE_READ", default="1200/min"),
+        "token_write": env.str("CREDITS_API_RATE_WRITE", default="300/min"),
+    },
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "ledger.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Creditsite API",
+    "DESCRIPTION": "Balances, entries, grants, debits and product users of one workspace.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from static files: the docs work offline
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}

@@ -1,5 +1,6 @@
 """Ledger models: who holds credits, the accounts, lots, entries and policies."""
 from .accounts import CreditAccount, OwnerKind, RefillInterval
+from .api_tokens import Ability, ApiToken, IdempotentResponse
 from .audit import AuditEvent
 from .entries import Allocation, EntryType, LedgerEntry
 from .grants import Grant, GrantKind
@@ -7,14 +8,17 @@ from .parties import ApiKey, Customer, Identity, Workspace
 from .policies import PolicyChange, WorkspacePolicy
 
 __all__ = [
+    "Ability",
     "Allocation",
     "ApiKey",
+    "ApiToken",
     "AuditEvent",
     "CreditAccount",
     "Customer",
     "EntryType",
     "Grant",
     "GrantKind",
+    "IdempotentResponse",
     "Identity",
     "LedgerEntry",
     "OwnerKind",
