@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework import exceptions as drf, status
+from rest_framework import exceptions as drf
+from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 

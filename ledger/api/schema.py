@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample as Example, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample as Example
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 
 from ..models import EntryType
 from . import serializers as s
-
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

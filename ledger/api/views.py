@@ -17,7 +17,8 @@ from ..actors import Actor
 from ..models import Ability
 from ..selectors import accounts as account_selectors
 from ..services import customers, debits, grants
-from . import schema, serializers as s
+from . import schema
+from . import serializers as s
 from .errors import error_body
 from .idempotency import idempotent
 
