@@ -127,3 +127,8 @@ CREDITS_REWARD_SHARE = env.int("CREDITS_REWARD_SHARE", default=10)
 CREDITS_SHARE_DAILY_CAP = env.int("CREDITS_SHARE_DAILY_CAP", default=3)
 # The most credits one Support user may grant at once without an Operations approval.
 CREDITS_SUPPORT_GRANT_LIMIT = env.int("CREDITS_SUPPORT_GRANT_LIMIT", default=1000)
+
+# Migrations (migrations_ops) ----------------------------------------------------
+# Where per-key credits live, per the key credits guide: legacy (keys table only), dual
+# (both, keys read first) or credits (ledger only). key-credits executes only in dual.
+KEY_CREDITS_PHASE = env.str("KEY_CREDITS_PHASE", default="legacy")
