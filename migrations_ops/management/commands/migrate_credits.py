@@ -19,6 +19,7 @@ MODES = ("dry_run", "execute", "resume", "rollback", "verify")
 
 class Command(BaseCommand):
     help = "Run a credit data migration operation (see docs/migrations.md). --list shows them."
+    stealth_options = ("stdin",)
 
     def add_arguments(self, parser):
         parser.add_argument("operation", nargs="?", help="operation name (see --list)")
