@@ -13,7 +13,7 @@ from django.db import transaction
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path, re_path, reverse
 from django.utils.html import format_html
 
 from ledger.actors import Actor
@@ -95,7 +95,8 @@ class RunAdmin(admin.ModelAdmin):
             path("<int:run_id>/progress/", view(self.progress_view), name="migrations_ops_run_progress"),
             path("<int:run_id>/execute/", view(self.execute_view), name="migrations_ops_run_execute"),
             path("<int:run_id>/rollback/", view(self.rollback_view), name="migrations_ops_run_rollback"),
-            path("<int:run_id>/<str:action>/", view(self.action_view), name="migrations_ops_run_action"),
+            re_path(r"^(?P<run_id>\d+)/(?P<action>pause|resume|cancel|verify)/$", view(self.action_view),
+                    name="migrations_ops_run_action"),
             *super().get_urls(),
         ]
 
@@ -224,8 +225,9 @@ class RunAdmin(admin.ModelAdmin):
 
     def action_view(self, request, run_id, action):
         """POST-only pause, resume, cancel and verify."""
-        if request.method != "POST" or action not in ("pause", "resume", "cancel", "verify"):
-            raise PermissionDenied
+        run_id = int(run_id)
+        if request.method != "POST":
+            return self._back(run_id)
         actor = self._require(request, RUN_PERM)
         try:
             if action == "pause":
