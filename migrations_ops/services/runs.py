@@ -128,6 +128,10 @@ def run_create(*, preview: Preview, actor: Actor, dry_run: bool, options: dict, 
                 f"{preview.fingerprint_data}); run a new dry run"
             )
     forced = force and bool(preview.check.forceable)
+    if not dry_run and Run.objects.filter(operation=preview.operation, dry_run=False, status__in=ACTIVE_STATUSES).exists():
+        # The partial unique index is what holds under concurrency; this check gives MySQL
+        # (no partial indexes) the same rule outside races.
+        raise _active_refusal(preview.operation)
     try:
         with transaction.atomic():
             run = Run.objects.create(
