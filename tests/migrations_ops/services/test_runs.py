@@ -99,3 +99,13 @@ def test_cancel_frees_the_operation_for_a_new_run(legacy_keys, dual_phase, actor
     runs.run_cancel(run_id=run.pk, actor=actor, reason="wrong window")
     assert Run.objects.get(pk=run.pk).status == RunStatus.FAILED
     assert planned_run().status == RunStatus.PLANNED
+
+
+def test_the_database_refuses_a_second_active_run_of_an_operation():
+    from django.db import IntegrityError, transaction
+
+    Run.objects.create(operation="key-credits", actor="a", status=RunStatus.RUNNING)
+    Run.objects.create(operation="key-credits", actor="a", status=RunStatus.PAUSED, dry_run=True)
+    Run.objects.create(operation="key-credits", actor="a", status=RunStatus.SUCCEEDED)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Run.objects.create(operation="key-credits", actor="b", status=RunStatus.PAUSED)
