@@ -22,6 +22,7 @@ from ..services.key_credits import (
     SOURCE,
     key_account_migrate,
     key_account_policy_restore,
+    key_batch_prepare,
     key_credits_phase,
     key_row_problem,
 )
@@ -115,9 +116,14 @@ class KeyCreditsOperation(_KeysOperation):
 
     def batch_apply(self, *, rows, ctx):
         locked = _locked_keys(rows)
-        return [self._row(locked.get(row.pk), row.pk, ctx) for row in rows]
+        valid = [
+            key for key in locked.values()
+            if key.deleted_at_m is None and key.remaining_requests is not None and not key_row_problem(key)
+        ]
+        batch = key_batch_prepare(keys=valid) if valid else None
+        return [self._row(locked.get(row.pk), row.pk, ctx, batch) for row in rows]
 
-    def _row(self, key: LegacyKey | None, pk: str, ctx: Context) -> RowOutcome:
+    def _row(self, key: LegacyKey | None, pk: str, ctx: Context, batch) -> RowOutcome:
         if key is None:
             return RowOutcome(pk, RecordAction.SKIPPED, message="gone from the primary", totals={"skipped_gone": 1})
         if key.deleted_at_m is not None:
@@ -131,7 +137,7 @@ class KeyCreditsOperation(_KeysOperation):
             return RowOutcome(pk, RecordAction.FAILED, old=old, message=problem)
         try:
             with transaction.atomic():
-                done = key_account_migrate(key=key, actor=ctx.actor)
+                done = key_account_migrate(key=key, actor=ctx.actor, batch=batch)
         except LedgerError as error:
             return RowOutcome(pk, RecordAction.FAILED, old=old, message=error.message)
         if not done.changed:

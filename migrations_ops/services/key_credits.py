@@ -110,14 +110,6 @@ def key_row_problem(key: LegacyKey) -> str | None:
     return None
 
 
-def migration_grant(*, key_id: str, account_id: int | None = None) -> Grant | None:
-    """Return the key's active (not voided) migration grant, if any."""
-    queryset = Grant.objects.filter(kind=GrantKind.MIGRATION, source=SOURCE, source_id=key_id, voided_at__isnull=True)
-    if account_id is not None:
-        queryset = queryset.filter(account_id=account_id)
-    return queryset.first()
-
-
 # -- the migration step ---------------------------------------------------------------------
 
 
@@ -134,28 +126,69 @@ class KeyMigration:
     old_policy: dict | None
 
 
-def key_account_migrate(*, key: LegacyKey, actor: Actor) -> KeyMigration:
+@dataclass(frozen=True)
+class KeyBatch:
+    """The ledger rows a batch of keys already has, loaded (and created) in a few queries."""
+
+    workspaces: dict[str, Workspace]
+    api_keys: dict[tuple[int, str], ApiKey]
+    accounts: dict[int, CreditAccount]
+    live_grants: dict[str, Grant]
+    earlier: dict[str, int]
+
+
+def key_batch_prepare(*, keys: list[LegacyKey]) -> KeyBatch:
+    """Make sure every key's workspace and ApiKey exist, and lock the accounts the keys
+    already have (in id order), in the caller's transaction. ``keys`` must be valid."""
+    slugs = sorted({key.workspace_id for key in keys})
+    Workspace.objects.bulk_create([Workspace(slug=slug, name=slug) for slug in slugs], ignore_conflicts=True)
+    workspaces = {w.slug: w for w in Workspace.objects.filter(slug__in=slugs)}
+    ApiKey.objects.bulk_create(
+        [ApiKey(workspace=workspaces[key.workspace_id], external_id=key.id) for key in keys], ignore_conflicts=True
+    )
+    ids = [key.id for key in keys]
+    api_keys = {
+        (a.workspace_id, a.external_id): a
+        for a in ApiKey.objects.filter(external_id__in=ids, workspace__in=list(workspaces.values()))
+    }
+    accounts = {
+        a.api_key_id: a
+        for a in CreditAccount.objects.select_for_update()
+        .filter(owner_kind=OwnerKind.API_KEY, api_key__in=list(api_keys.values())).order_by("pk")
+    }
+    live, earlier = {}, {}
+    owned = {a.pk for a in accounts.values()}
+    for grant in Grant.objects.filter(kind=GrantKind.MIGRATION, source=SOURCE, source_id__in=ids).order_by("pk"):
+        if grant.account_id not in owned:
+            continue
+        earlier[grant.source_id] = earlier.get(grant.source_id, 0) + 1
+        if grant.voided_at is None:
+            live[grant.source_id] = grant
+    return KeyBatch(workspaces=workspaces, api_keys=api_keys, accounts=accounts, live_grants=live, earlier=earlier)
+
+
+def key_account_migrate(*, key: LegacyKey, actor: Actor, batch: KeyBatch | None = None) -> KeyMigration:
     """Give a valid, live, limited key its account, migration grant and refill policy, in
     the caller's transaction; a key already migrated changes nothing.
 
     The grant never expires and carries an idempotency key derived from the key id (and
     the number of earlier, rolled back, migrations of it), so a replayed batch cannot
-    grant twice.
+    grant twice. ``batch`` (from key_batch_prepare) saves queries over many keys.
     """
-    workspace, _ = Workspace.objects.get_or_create(slug=key.workspace_id, defaults={"name": key.workspace_id})
-    api_key, _ = ApiKey.objects.get_or_create(workspace=workspace, external_id=key.id)
-    opened = not CreditAccount.objects.filter(api_key=api_key).exists()
-    account = account_open(workspace_id=workspace.pk, owner_kind=OwnerKind.API_KEY, owner_id=api_key.pk)
-    account = account_lock(account_id=account.pk)
+    batch = batch or key_batch_prepare(keys=[key])
+    workspace = batch.workspaces[key.workspace_id]
+    api_key = batch.api_keys[(workspace.pk, key.id)]
+    account = batch.accounts.get(api_key.pk)
+    opened = account is None
+    if opened:
+        account = account_open(workspace_id=workspace.pk, owner_kind=OwnerKind.API_KEY, owner_id=api_key.pk)
     old_policy = None if opened else account_policy(account)
-    grant = migration_grant(key_id=key.id, account_id=account.pk)
+    grant = batch.live_grants.get(key.id)
     grant_id, credits = (grant.pk if grant else None), 0
     if grant is None and key.remaining_requests > 0:
-        earlier = Grant.objects.filter(account=account, kind=GrantKind.MIGRATION, source=SOURCE, source_id=key.id).count()
-        idempotency_key = f"{SOURCE}:{key.id}:{earlier}"
         posting = Posting(
             actor=actor, description=f"Migrated from legacy key {key.id}", source=SOURCE, source_id=key.id,
-            idempotency_key=idempotency_key,
+            idempotency_key=f"{SOURCE}:{key.id}:{batch.earlier.get(key.id, 0)}",
             fingerprint=request_hash(op="key-credits", key=key.id, amount=key.remaining_requests),
         )
         lot, _ = grant_apply(
