@@ -200,7 +200,8 @@ class Command(BaseCommand):
             }, default=str))
         else:
             self._table(run)
-        self._failure = f"run #{run.pk} {run.status}: {run.error}" if run.status == RunStatus.FAILED else ""
+        first_line = (run.error or "").strip().splitlines()[0] if run.error.strip() else ""
+        self._failure = f"run #{run.pk} failed: {first_line}" if run.status == RunStatus.FAILED else ""
         return 1 if run.status == RunStatus.FAILED else 0
 
     def _table(self, run: Run) -> None:

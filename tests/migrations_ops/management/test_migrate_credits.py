@@ -234,3 +234,14 @@ def test_two_concurrent_starts_leave_one_active_run(legacy_keys_tx, dual_phase):
     assert len(created) == 1 and len(refused) == 1
     assert f"#{created[0].pk}" in refused[0].message
     assert Run.objects.filter(dry_run=False).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_failing_run_exits_non_zero_naming_the_run_and_the_reason(legacy_keys, dual_phase, monkeypatch):
+    monkeypatch.setattr(KeyCreditsOperation, "batch_conserve", lambda self, **kw: ["invented imbalance"])
+    with pytest.raises(CommandError, match=r"failed: batch 1 broke .*invented imbalance") as failed:
+        command("key-credits", "--execute", "--yes")
+    assert failed.value.returncode == 1
+    run = Run.objects.get(dry_run=False)
+    assert (run.status, run.scanned, run.records.count()) == (RunStatus.FAILED, 0, 0)
+    assert not ledger_state()[0]
