@@ -61,7 +61,7 @@ class RunAdmin(admin.ModelAdmin):
     list_display = ["id", "operation", "kind", "status", "progress", "scanned", "changed", "skipped", "failed",
                     "actor", "created_at"]
     list_filter = ["operation", "status", "dry_run"]
-    search_fields = ["=id", "operation", "actor"]
+    search_fields = ["operation", "actor"]
     list_per_page = 50
     change_list_template = "migrations_ops/run_change_list.html"
 
