@@ -22,7 +22,7 @@ from . import tasks
 from .exceptions import MigrationOpsError
 from .models import ACTIVE_STATUSES, RecordAction, Run, RunRecord, RunStatus
 from .operations.registry import operation_get, operations_all
-from .services import runs
+from .services import rollbacks, runs
 
 RUN_PERM = "migrations_ops.run_migrations"
 ROLLBACK_PERM = "migrations_ops.rollback_migrations"
@@ -209,7 +209,7 @@ class RunAdmin(admin.ModelAdmin):
         run = get_object_or_404(Run, pk=run_id)
         form = RollbackForm(request.POST or None, settle_modes=operation_get(run.operation).settle_modes)
         try:
-            plan = runs.run_rollback_plan(run_id=run.pk, settle=request.POST.get("settle") or None)
+            plan = rollbacks.run_rollback_plan(run_id=run.pk, settle=request.POST.get("settle") or None)
         except MigrationOpsError as error:
             messages.error(request, error.message)
             return self._back(run.pk)

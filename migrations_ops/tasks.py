@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from ledger.actors import Actor
 
 from .exceptions import MigrationOpsError
-from .services import runs
+from .services import rollbacks, runs
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def run_execute_task(run_id: int, user_id: int | None = None) -> str:
 def run_rollback_task(run_id: int, user_id: int | None, reason: str, settle: str | None = None) -> str:
     """Roll a run back from its records (each step idempotent, so redelivery is safe)."""
     try:
-        runs.run_rollback(run_id=run_id, actor=_actor(user_id), reason=reason, settle=settle)
+        rollbacks.run_rollback(run_id=run_id, actor=_actor(user_id), reason=reason, settle=settle)
     except MigrationOpsError as error:
         logger.warning("rollback of run %s refused: %s", run_id, error.message)
         return "refused"

@@ -12,7 +12,7 @@ from migrations_ops.connections import READONLY_ALIAS, dsn_register, primary_use
 from migrations_ops.exceptions import ActiveRunExists, MigrationOpsError, RunStateError
 from migrations_ops.models import Run, RunStatus
 from migrations_ops.operations.registry import operations_all
-from migrations_ops.services import runs
+from migrations_ops.services import rollbacks, runs
 
 MODES = ("dry_run", "execute", "resume", "rollback", "verify")
 
@@ -125,7 +125,7 @@ class Command(BaseCommand):
 
     def _rollback(self, run: Run) -> int:
         settle = self.options["settle"]
-        plan = runs.run_rollback_plan(run_id=run.pk, settle=settle)
+        plan = rollbacks.run_rollback_plan(run_id=run.pk, settle=settle)
         if plan.blockers:
             for blocker in plan.blockers[:50]:
                 self.stderr.write(f"  spent: {blocker}")
@@ -136,7 +136,7 @@ class Command(BaseCommand):
         if not self.options["json"]:
             self.stdout.write(f"Rollback of run #{run.pk} ({run.operation}): {plan.records} changed rows to undo.")
         self._confirm(f"Roll back run #{run.pk}?", None)
-        results = runs.run_rollback(run_id=run.pk, actor=self.actor, settle=settle,
+        results = rollbacks.run_rollback(run_id=run.pk, actor=self.actor, settle=settle,
                                     reason=self.options["reason"] or "rolled back from migrate_credits")
         run.refresh_from_db()
         if self.options["json"]:

@@ -6,7 +6,7 @@ from ledger.models import AuditEvent, CreditAccount, Grant, GrantKind, LedgerEnt
 from ledger.services.debits import debit_create
 from migrations_ops.exceptions import CheckFailed, RollbackRefused, StalePlan
 from migrations_ops.models import LegacyKey, RecordAction, Run, RunStatus
-from migrations_ops.services import runs
+from migrations_ops.services import rollbacks, runs
 from migrations_ops.services.key_credits import key_policy
 
 from ...ledger.helpers import snapshot
@@ -129,7 +129,7 @@ def test_stale_plan_is_refused(legacy_keys, dual_phase):
 
 def test_rollback_voids_migration_grants_and_clears_refill_policies(legacy_keys, dual_phase, actor):
     run = operation_run()
-    results = runs.run_rollback(run_id=run.pk, actor=actor, reason="wrong phase")
+    results = rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="wrong phase")
     run.refresh_from_db()
     assert run.status == RunStatus.ROLLED_BACK
     assert results == {"reverted": 5, "voided": sum(MIGRATED.values())}
@@ -145,10 +145,10 @@ def test_rollback_is_refused_listing_accounts_whose_credits_were_spent(legacy_ke
     account = CreditAccount.objects.get(api_key__external_id="key_a01")
     debit_create(account_id=account.pk, amount=30, actor=actor, idempotency_key="use")
     with pytest.raises(RollbackRefused) as refused:
-        runs.run_rollback(run_id=run.pk, actor=actor, reason="undo")
+        rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="undo")
     assert refused.value.blockers == [f"account #{account.pk} (key key_a01): 30 of 100 migrated credits spent since"]
     assert Grant.objects.filter(voided_at__isnull=False).count() == 0
-    runs.run_rollback(run_id=run.pk, actor=actor, reason="undo", settle="keep")
+    rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="undo", settle="keep")
     account.refresh_from_db()
     assert (account.balance, account.total_spent) == (0, 30)
 

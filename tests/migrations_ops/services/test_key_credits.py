@@ -8,7 +8,7 @@ from ledger.models import CreditAccount, LedgerEntry
 from migrations_ops.exceptions import RollbackRefused
 from migrations_ops.models import LegacyKey, RunStatus
 from migrations_ops.selectors import key_credit_mismatches, keys_migration_counts
-from migrations_ops.services import runs
+from migrations_ops.services import rollbacks, runs
 from migrations_ops.services.key_credits import key_credits_debit, key_credits_get, key_credits_refill
 
 from ..conftest import operation_run
@@ -98,7 +98,7 @@ def test_sync_back_writes_balances_into_keys_and_rolls_back(migrated, settings, 
     assert (run.status, run.changed, run.totals) == (RunStatus.SUCCEEDED, 2, {"credits_before": 107, "credits_after": 65})
     assert (remaining("key_a01"), remaining("key_b01")) == (60, 5)
     assert runs.run_verify(run_id=run.pk, actor=actor) == []
-    runs.run_rollback(run_id=run.pk, actor=actor, reason="sync-back was premature")
+    rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="sync-back was premature")
     assert (remaining("key_a01"), remaining("key_b01")) == (100, 7)
 
 
@@ -108,6 +108,6 @@ def test_sync_back_rollback_refuses_keys_changed_since(migrated, settings, actor
     run = operation_run("key-credits-sync-back")
     LegacyKey.objects.filter(pk="key_a01").update(remaining_requests=55)
     with pytest.raises(RollbackRefused, match="1 rows"):
-        runs.run_rollback(run_id=run.pk, actor=actor, reason="undo")
-    runs.run_rollback(run_id=run.pk, actor=actor, reason="undo", settle="keep")
+        rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="undo")
+    rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="undo", settle="keep")
     assert remaining("key_a01") == 55
