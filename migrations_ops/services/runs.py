@@ -45,6 +45,8 @@ KILL_HOOK_ENV = "MIGRATIONS_OPS_KILL_AT"
 LOCK_TIMEOUT_MS = 5_000
 LOCK_RETRIES = 3
 DEFAULT_BATCH_SIZE = 500
+#: Runner options stored on a run (``Run.options``).
+RUN_OPTIONS = ("batch_size", "throttle_ms", "max_rows", "max_lag_ms")
 Progress = Callable[[Run], None]
 
 
@@ -81,6 +83,17 @@ def options_clean(*, batch_size: object = DEFAULT_BATCH_SIZE, throttle_ms: objec
     options["max_rows"] = None if max_rows is None else whole("max_rows", max_rows, 1)
     options["max_lag_ms"] = None if max_lag_ms is None else whole("max_lag_ms", max_lag_ms, 0)
     return options
+
+
+def run_options_update(*, run_id: int, options: dict) -> None:
+    """Change the runner options of a run that is not running (e.g. a smaller batch on
+    resume); ``options`` must come from options_clean."""
+    if not options:
+        return
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run_id)
+        run.options = {**run.options, **options}
+        run.save(update_fields=["options"])
 
 
 @dataclass(frozen=True)

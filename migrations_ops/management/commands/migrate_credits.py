@@ -29,11 +29,11 @@ class Command(BaseCommand):
         parser.add_argument("--resume", metavar="RUN_ID", help="continue a paused, failed or killed run")
         parser.add_argument("--rollback", metavar="RUN_ID", help="undo a run from its records")
         parser.add_argument("--verify", metavar="RUN_ID", help="check a run's post-conditions")
-        parser.add_argument("--batch-size", type=int, default=runs.DEFAULT_BATCH_SIZE)
+        parser.add_argument("--batch-size", type=int, help=f"rows per batch (default {runs.DEFAULT_BATCH_SIZE})")
         parser.add_argument("--workspace", help="limit to one workspace (its legacy id, e.g. ws_abc)")
         parser.add_argument("--primary-dsn", help="write to this database (postgres://, mysql://, sqlite://)")
         parser.add_argument("--readonly-dsn", help="read source rows from this database (a replica)")
-        parser.add_argument("--throttle-ms", type=int, default=0, help="pause between batches")
+        parser.add_argument("--throttle-ms", type=int, help="pause between batches (default 0)")
         parser.add_argument("--max-rows", type=int, help="stop (paused, resumable) after this many rows")
         parser.add_argument("--max-lag-ms", type=int, help="wait while the replica lags more than this")
         parser.add_argument("--force", action="store_true", help="run past a forceable check (recorded)")
@@ -63,10 +63,9 @@ class Command(BaseCommand):
         mode = chosen[0] if chosen else "dry_run"
         if mode in ("dry_run", "execute") and not options["operation"]:
             raise CommandError("name an operation (python manage.py migrate_credits --list)", returncode=2)
-        run_options = runs.options_clean(
-            batch_size=options["batch_size"], throttle_ms=options["throttle_ms"],
-            max_rows=options["max_rows"], max_lag_ms=options["max_lag_ms"],
-        )
+        # Only the options given on the command line: a resume keeps the run's others.
+        given = {name: options[name] for name in runs.RUN_OPTIONS if options[name] is not None}
+        run_options = runs.options_clean(**given)
         if options["primary_dsn"]:
             primary_use(options["primary_dsn"])
         self.read_alias = "default"
@@ -75,6 +74,10 @@ class Command(BaseCommand):
         self.actor = Actor(label=f"cli:{getpass.getuser()}")
         if mode in ("resume", "rollback", "verify"):
             run = self._existing(options[mode])
+            if mode == "resume" and not run.status == RunStatus.SUCCEEDED:
+                # --max-rows limits this invocation only; the others stay unless given.
+                changes = {k: v for k, v in run_options.items() if k in given} | {"max_rows": run_options["max_rows"]}
+                runs.run_options_update(run_id=run.pk, options=changes)
             return getattr(self, f"_{mode}")(run)
         return self._start(execute=mode == "execute", run_options=run_options)
 

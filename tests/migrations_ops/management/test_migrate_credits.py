@@ -245,3 +245,13 @@ def test_a_failing_run_exits_non_zero_naming_the_run_and_the_reason(legacy_keys,
     run = Run.objects.get(dry_run=False)
     assert (run.status, run.scanned, run.records.count()) == (RunStatus.FAILED, 0, 0)
     assert not ledger_state()[0]
+
+
+@pytest.mark.django_db
+def test_max_rows_stops_early_and_resume_continues_with_new_options(legacy_keys, dual_phase):
+    first = json.loads(command("key-credits", "--execute", "--yes", "--json", "--batch-size", "2", "--max-rows", "5"))
+    assert (first["status"], first["scanned"], first["cursor"]) == ("paused", 5, "key_a05")
+    resumed = json.loads(command("--resume", str(first["run_id"]), "--json", "--batch-size", "4"))
+    run = Run.objects.get(pk=first["run_id"])
+    assert (resumed["status"], resumed["scanned"], run.batches) == ("succeeded", 12, 3 + 2)
+    assert run.options["batch_size"] == 4 and run.options["max_rows"] is None
