@@ -155,3 +155,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served from static files: the docs work offline
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
+
+# Migrations (migrations_ops) ----------------------------------------------------
+# Where per-key credits live, per the key credits guide: legacy (keys table only), dual
+# (both, keys read first) or credits (ledger only). key-credits executes only in dual.
+KEY_CREDITS_PHASE = env.str("KEY_CREDITS_PHASE", default="legacy")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory, for the SQLite test database: the migration tests run
+    # `migrate_credits` in subprocesses (and kill them) against it.
+    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(VAR_DIR / "test_creditsite.sqlite3"))

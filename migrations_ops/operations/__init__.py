@@ -1,0 +1,1 @@
+"""Built-in operations, one module each; see base.py for the Operation API."""

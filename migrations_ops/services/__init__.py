@@ -1,0 +1,1 @@
+"""Writes of the migration framework: runs (runs.py) and per-key credits (key_credits.py)."""

@@ -1,0 +1,326 @@
+"""Per-key credits across the legacy ``keys`` table and the ledger, by phase.
+
+``KEY_CREDITS_PHASE`` (settings) follows the key credits guide:
+
+- ``legacy``: key credits are read and written on the keys table only;
+- ``dual``: every debit or refill writes the keys table and the key's account (when it has
+  been migrated) in one transaction; reads take the keys table first, the account as
+  fallback;
+- ``credits``: the ledger account only.
+
+The migration itself (``key_account_migrate``) runs inside a batch transaction of the
+``key-credits`` operation; the debit/refill services are durable top-level services.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+
+from ledger import clock
+from ledger.actors import Actor
+from ledger.amounts import MAX_AMOUNT, amount_parse
+from ledger.exceptions import InsufficientCredits, InvalidInput, NotFound
+from ledger.models import ApiKey, CreditAccount, EntryType, Grant, GrantKind, OwnerKind, RefillInterval, Workspace
+from ledger.services.accounts import account_open
+from ledger.services.debits import debit_apply
+from ledger.services.grants import grant_apply
+from ledger.services.postings import (
+    Posting,
+    account_lock,
+    allocations_record,
+    entry_append,
+    entry_replay,
+    lots_draw,
+    request_hash,
+)
+
+from ..models import LegacyKey
+
+PHASES = ("legacy", "dual", "credits")
+#: ``source`` of migration grants; their ``source_id`` is the legacy key id.
+SOURCE = "key-credits"
+_SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
+
+
+def key_credits_phase() -> str:
+    """Return the configured phase, refusing an unknown value."""
+    phase = getattr(settings, "KEY_CREDITS_PHASE", "legacy")
+    if phase not in PHASES:
+        raise InvalidInput("KEY_CREDITS_PHASE", f"must be one of {', '.join(PHASES)}, not {phase!r}")
+    return phase
+
+
+# -- policy values ------------------------------------------------------------------------
+
+
+def key_policy(key: LegacyKey) -> dict:
+    """Return the refill policy of a legacy key in the account's terms (JSON values).
+
+    A refill amount with no refill day refills daily; with a day, monthly on that day.
+    """
+    if key.refill_amount is None:
+        interval, day = RefillInterval.NONE, None
+    elif key.refill_day is None:
+        interval, day = RefillInterval.DAILY, None
+    else:
+        interval, day = RefillInterval.MONTHLY, key.refill_day
+    return {
+        "refill_amount": key.refill_amount,
+        "refill_interval": str(interval),
+        "refill_day": day,
+        "last_refill_at": key.last_refill_at.isoformat() if key.last_refill_at else None,
+    }
+
+
+def account_policy(account: CreditAccount) -> dict:
+    """Return an account's refill policy as JSON values (comparable with key_policy)."""
+    return {
+        "refill_amount": account.refill_amount,
+        "refill_interval": account.refill_interval,
+        "refill_day": account.refill_day,
+        "last_refill_at": account.last_refill_at.isoformat() if account.last_refill_at else None,
+    }
+
+
+def _policy_write(account: CreditAccount, policy: dict) -> None:
+    account.refill_amount = policy["refill_amount"]
+    account.refill_interval = policy["refill_interval"]
+    account.refill_day = policy["refill_day"]
+    last = policy["last_refill_at"]
+    account.last_refill_at = datetime.fromisoformat(last) if last else None
+    account.save(update_fields=["refill_amount", "refill_interval", "refill_day", "last_refill_at", "updated_at"])
+
+
+def key_row_problem(key: LegacyKey) -> str | None:
+    """Return why a legacy key cannot be migrated (bad data), or None."""
+    if not _SLUG.match(key.workspace_id or ""):
+        return f"workspace_id {key.workspace_id!r} is not a valid workspace slug (letters, digits, - and _, 1-64)"
+    if key.remaining_requests < 0:
+        return f"remaining_requests is negative ({key.remaining_requests})"
+    if key.remaining_requests > MAX_AMOUNT:
+        return f"remaining_requests {key.remaining_requests} is above the ledger maximum {MAX_AMOUNT}"
+    if key.refill_day is not None and not 1 <= key.refill_day <= 31:
+        return f"refill_day {key.refill_day} is not a day of the month (1-31)"
+    if key.refill_amount is not None and not 0 <= key.refill_amount <= MAX_AMOUNT:
+        return f"refill_amount {key.refill_amount} is out of range (0-{MAX_AMOUNT})"
+    return None
+
+
+# -- the migration step ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyMigration:
+    """What migrating one key did: ``changed`` False when it was already migrated."""
+
+    changed: bool
+    account_id: int
+    grant_id: int | None
+    credits: int
+    account_opened: bool
+    policy_set: bool
+    old_policy: dict | None
+
+
+@dataclass(frozen=True)
+class KeyBatch:
+    """The ledger rows a batch of keys already has, loaded (and created) in a few queries."""
+
+    workspaces: dict[str, Workspace]
+    api_keys: dict[tuple[int, str], ApiKey]
+    accounts: dict[int, CreditAccount]
+    live_grants: dict[str, Grant]
+    earlier: dict[str, int]
+
+
+def key_batch_prepare(*, keys: list[LegacyKey]) -> KeyBatch:
+    """Make sure every key's workspace and ApiKey exist, and lock the accounts the keys
+    already have (in id order), in the caller's transaction. ``keys`` must be valid."""
+    slugs = sorted({key.workspace_id for key in keys})
+    Workspace.objects.bulk_create([Workspace(slug=slug, name=slug) for slug in slugs], ignore_conflicts=True)
+    workspaces = {w.slug: w for w in Workspace.objects.filter(slug__in=slugs)}
+    ApiKey.objects.bulk_create(
+        [ApiKey(workspace=workspaces[key.workspace_id], external_id=key.id) for key in keys], ignore_conflicts=True
+    )
+    ids = [key.id for key in keys]
+    api_keys = {
+        (a.workspace_id, a.external_id): a
+        for a in ApiKey.objects.filter(external_id__in=ids, workspace__in=list(workspaces.values()))
+    }
+    accounts = {
+        a.api_key_id: a
+        for a in CreditAccount.objects.select_for_update()
+        .filter(owner_kind=OwnerKind.API_KEY, api_key__in=list(api_keys.values())).order_by("pk")
+    }
+    live, earlier = {}, {}
+    owned = {a.pk for a in accounts.values()}
+    for grant in Grant.objects.filter(kind=GrantKind.MIGRATION, source=SOURCE, source_id__in=ids).order_by("pk"):
+        if grant.account_id not in owned:
+            continue
+        earlier[grant.source_id] = earlier.get(grant.source_id, 0) + 1
+        if grant.voided_at is None:
+            live[grant.source_id] = grant
+    return KeyBatch(workspaces=workspaces, api_keys=api_keys, accounts=accounts, live_grants=live, earlier=earlier)
+
+
+def key_account_migrate(*, key: LegacyKey, actor: Actor, batch: KeyBatch | None = None) -> KeyMigration:
+    """Give a valid, live, limited key its account, migration grant and refill policy, in
+    the caller's transaction; a key already migrated changes nothing.
+
+    The grant never expires and carries an idempotency key derived from the key id (and
+    the number of earlier, rolled back, migrations of it), so a replayed batch cannot
+    grant twice. ``batch`` (from key_batch_prepare) saves queries over many keys.
+    """
+    batch = batch or key_batch_prepare(keys=[key])
+    workspace = batch.workspaces[key.workspace_id]
+    api_key = batch.api_keys[(workspace.pk, key.id)]
+    account = batch.accounts.get(api_key.pk)
+    opened = account is None
+    if opened:
+        account = account_open(workspace_id=workspace.pk, owner_kind=OwnerKind.API_KEY, owner_id=api_key.pk)
+    old_policy = None if opened else account_policy(account)
+    grant = batch.live_grants.get(key.id)
+    grant_id, credits = (grant.pk if grant else None), 0
+    if grant is None and key.remaining_requests > 0:
+        posting = Posting(
+            actor=actor, description=f"Migrated from legacy key {key.id}", source=SOURCE, source_id=key.id,
+            idempotency_key=f"{SOURCE}:{key.id}:{batch.earlier.get(key.id, 0)}",
+            fingerprint=request_hash(op="key-credits", key=key.id, amount=key.remaining_requests),
+        )
+        lot, _ = grant_apply(
+            account=account, amount=key.remaining_requests, kind=GrantKind.MIGRATION, posting=posting,
+            expires_at=None, reason=f"Key credits migration of {key.id}",
+        )
+        grant_id, credits = lot.pk, lot.amount
+    policy = key_policy(key)
+    policy_set = account_policy(account) != policy
+    if policy_set:
+        _policy_write(account, policy)
+    return KeyMigration(
+        changed=opened or bool(credits) or policy_set, account_id=account.pk, grant_id=grant_id,
+        credits=credits, account_opened=opened, policy_set=policy_set, old_policy=old_policy,
+    )
+
+
+def key_account_policy_restore(*, account_id: int, policy: dict | None) -> None:
+    """Put back an account's refill policy as it was before a migration (None: no
+    refill, for accounts the migration opened). Runs in the caller's transaction."""
+    account = account_lock(account_id=account_id)
+    _policy_write(account, policy or {"refill_amount": None, "refill_interval": "", "refill_day": None, "last_refill_at": None})
+
+
+# -- live reads and writes by phase ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyCredits:
+    """A key's credits as the product sees them, and where they were read from."""
+
+    key_id: str
+    remaining: int | None
+    source: str
+
+
+def _key_account(key_id: str, workspace_slug: str | None = None) -> CreditAccount | None:
+    queryset = CreditAccount.objects.filter(owner_kind=OwnerKind.API_KEY, api_key__external_id=key_id)
+    if workspace_slug is not None:
+        queryset = queryset.filter(api_key__workspace__slug=workspace_slug)
+    return queryset.first()
+
+
+def key_credits_get(*, key_id: str) -> KeyCredits:
+    """Return a key's remaining credits: keys table (legacy), keys table then account
+    (dual), account (credits). ``remaining`` None means unlimited."""
+    phase = key_credits_phase()
+    if phase != "credits":
+        key = LegacyKey.objects.filter(pk=key_id, deleted_at_m__isnull=True).first()
+        if key is not None and (key.remaining_requests is not None or phase == "legacy"):
+            return KeyCredits(key_id=key_id, remaining=key.remaining_requests, source="keys")
+        if key is None and phase == "legacy":
+            raise NotFound(f"key {key_id!r} does not exist", field="key")
+    account = _key_account(key_id)
+    if account is None:
+        raise NotFound(f"key {key_id!r} has no credit account", field="key")
+    return KeyCredits(key_id=key_id, remaining=account.balance, source="ledger")
+
+
+def _legacy_locked(key_id: str) -> LegacyKey:
+    key = LegacyKey.objects.select_for_update().filter(pk=key_id, deleted_at_m__isnull=True).first()
+    if key is None:
+        raise NotFound(f"key {key_id!r} does not exist", field="key")
+    return key
+
+
+@transaction.atomic(durable=True)
+def key_credits_debit(*, key_id: str, amount: object, actor: Actor, idempotency_key: str | None = None) -> KeyCredits:
+    """Spend credits of a key in the places the phase says, all or nothing.
+
+    In dual, the keys table decides whether there is enough; the account (when migrated)
+    is debited in the same transaction, once per idempotency key.
+    """
+    credits = amount_parse(amount)
+    phase = key_credits_phase()
+    key = _legacy_locked(key_id) if phase != "credits" else None
+    account = _key_account(key_id, key.workspace_id if key else None)
+    if phase == "credits" and account is None:
+        raise NotFound(f"key {key_id!r} has no credit account", field="key")
+    if account is not None and phase != "legacy":
+        account = account_lock(account_id=account.pk)
+        fingerprint = request_hash(op="key-debit", key=key_id, amount=credits)
+        if entry_replay(account=account, key=idempotency_key, fingerprint=fingerprint) is not None:
+            return key_credits_get(key_id=key_id)
+    if key is not None and key.remaining_requests is not None:
+        if key.remaining_requests < credits:
+            raise InsufficientCredits(account_id=0, balance=key.remaining_requests, available=key.remaining_requests, amount=credits)
+        LegacyKey.objects.filter(pk=key_id).update(remaining_requests=key.remaining_requests - credits)
+    if account is not None and phase != "legacy":
+        posting = Posting(actor=actor, description=f"Key {key_id} usage", source="key", source_id=key_id,
+                          idempotency_key=idempotency_key, fingerprint=fingerprint)
+        debit_apply(account=account, amount=credits, posting=posting)
+    return key_credits_get(key_id=key_id)
+
+
+def _account_reset(*, account: CreditAccount, target: int, posting: Posting) -> None:
+    """Move a locked account's balance to ``target`` with one refill entry."""
+    delta = target - account.balance
+    if delta > 0:
+        grant_apply(account=account, amount=delta, kind=GrantKind.REFILL, posting=posting,
+                    entry_type=EntryType.REFILL, expires_at=None, reason="Key refill")
+    elif delta < 0:
+        draws = lots_draw(account=account, amount=-delta, at=clock.now())
+        entry = entry_append(account=account, entry_type=EntryType.REFILL, amount=delta, posting=posting)
+        allocations_record(entry=entry, draws=draws)
+
+
+@transaction.atomic(durable=True)
+def key_credits_refill(*, key_id: str, actor: Actor, at: datetime | None = None) -> KeyCredits:
+    """Reset a key's remaining credits to its refill amount, once per key and day, in the
+    places the phase says; ``last_refill_at`` moves with it."""
+    at = at or clock.now()
+    phase = key_credits_phase()
+    key = _legacy_locked(key_id) if phase != "credits" else None
+    account = _key_account(key_id, key.workspace_id if key else None)
+    if account is not None and phase != "legacy":
+        account = account_lock(account_id=account.pk)
+    amount = key.refill_amount if key is not None else (account.refill_amount if account else None)
+    if amount is None:
+        raise InvalidInput("refill_amount", f"key {key_id!r} has no refill policy")
+    posting = None
+    if account is not None and phase != "legacy":
+        refill_key = f"key-refill:{key_id}:{at.date().isoformat()}"
+        fingerprint = request_hash(op="key-refill", key=key_id, day=at.date())
+        if entry_replay(account=account, key=refill_key, fingerprint=fingerprint) is not None:
+            return key_credits_get(key_id=key_id)
+        posting = Posting(actor=actor, description=f"Refill of key {key_id}", source="key", source_id=key_id,
+                          idempotency_key=refill_key, fingerprint=fingerprint)
+    if key is not None:
+        LegacyKey.objects.filter(pk=key_id).update(remaining_requests=amount, last_refill_at=at)
+    if posting is not None:
+        _account_reset(account=account, target=amount, posting=posting)
+        account.last_refill_at = at
+        account.save(update_fields=["last_refill_at", "updated_at"])
+    return key_credits_get(key_id=key_id)

@@ -1,0 +1,74 @@
+"""Rolling a run back from its records: the plan (what would be undone, what blocks it)
+and the rollback itself, record by record, each step idempotent."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from ledger import clock
+from ledger.actors import Actor
+
+from ..exceptions import InvalidParams, RollbackRefused, RunStateError
+from ..models import RecordAction, Run, RunRecord, RunStatus
+from ..operations.base import Context
+from ..operations.registry import operation_get
+from .runs import Progress, _audit, _owner_alive, _run_get
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    run: Run
+    records: int
+    blockers: list[str]
+
+
+def run_rollback_plan(*, run_id: object, settle: str | None = None) -> RollbackPlan:
+    """Return what rolling back a run would undo and which rows block it; writes nothing."""
+    run = _run_get(run_id)
+    op = operation_get(run.operation)
+    if run.dry_run:
+        raise RunStateError(f"run #{run.pk} is a dry run; it changed nothing")
+    if run.status == RunStatus.ROLLED_BACK:
+        raise RunStateError(f"run #{run.pk} is already rolled back")
+    if run.status == RunStatus.RUNNING and run.owner and _owner_alive(run.owner):
+        raise RunStateError(f"run #{run.pk} is running in process {run.owner}; pause it first")
+    if settle is not None and settle not in op.settle_modes:
+        modes = ", ".join(op.settle_modes) or "none"
+        raise InvalidParams(f"--settle {settle!r} is not a settle mode of {op.name} (modes: {modes})")
+    records = run.records.filter(action=RecordAction.CHANGED, reverted_at__isnull=True).count()
+    return RollbackPlan(run=run, records=records, blockers=op.rollback_blockers(run=run, settle=settle))
+
+
+def run_rollback(*, run_id: object, actor: Actor, reason: str, settle: str | None = None,
+                 progress: Progress | None = None) -> dict:
+    """Undo a run from its records, record by record (each idempotent, so an interrupted
+    rollback can be repeated); refuses, listing them, when rows would lose credits spent
+    since, unless ``settle`` names how to settle them."""
+    if not reason.strip():
+        raise InvalidParams("a reason is required to roll back a run")
+    plan = run_rollback_plan(run_id=run_id, settle=settle)
+    run = plan.run
+    if plan.blockers:
+        raise RollbackRefused(
+            f"run #{run.pk}: {len(plan.blockers)} rows had migrated credits spent since; "
+            f"settle them (--settle) or leave the run: " + "; ".join(plan.blockers[:20]), plan.blockers
+        )
+    op = operation_get(run.operation)
+    _audit(action="migration.rollback_start", run=run, actor=actor, reason=reason,
+           details={"settle": settle, "records": plan.records})
+    ctx = Context(run=run, params=run.params, actor=actor, settle=settle)
+    results: dict[str, int] = {"reverted": 0}
+    pending = run.records.filter(action=RecordAction.CHANGED, reverted_at__isnull=True).order_by("pk")
+    for record in pending.iterator():
+        for name, value in op.rollback_record(record=record, ctx=ctx).items():
+            results[name] = results.get(name, 0) + value
+        RunRecord.objects.filter(pk=record.pk).update(reverted_at=clock.now())
+        results["reverted"] += 1
+        if progress is not None and results["reverted"] % 100 == 0:
+            progress(run)
+    with transaction.atomic():
+        Run.objects.filter(pk=run.pk).update(status=RunStatus.ROLLED_BACK, finished_at=clock.now(), owner="")
+        _audit(action="migration.rollback", run=run, actor=actor, reason=reason, details={"settle": settle, **results})
+    run.refresh_from_db()
+    return results

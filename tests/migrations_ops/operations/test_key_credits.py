@@ -1,0 +1,159 @@
+"""key-credits: edge cases, dry run = execute, idempotence, batches, conservation, rollback."""
+import pytest
+
+from ledger.actors import Actor
+from ledger.models import AuditEvent, CreditAccount, Grant, GrantKind, LedgerEntry, OwnerKind, Workspace
+from ledger.services.debits import debit_create
+from migrations_ops.exceptions import CheckFailed, RollbackRefused, StalePlan
+from migrations_ops.models import LegacyKey, RecordAction, Run, RunStatus
+from migrations_ops.services import rollbacks, runs
+from migrations_ops.services.key_credits import key_policy
+
+from ...ledger.helpers import snapshot
+from ..conftest import FAILED, LAST_REFILL, MIGRATED, operation_run
+
+pytestmark = pytest.mark.django_db
+
+
+def ledger_state():
+    """Every key account (balance and refill policy) and every live migration grant."""
+    accounts = {
+        a.api_key.external_id: (a.workspace.slug, a.balance, a.refill_amount, a.refill_interval, a.refill_day, a.last_refill_at)
+        for a in CreditAccount.objects.select_related("api_key", "workspace").filter(owner_kind=OwnerKind.API_KEY)
+    }
+    grants = sorted(
+        Grant.objects.filter(kind=GrantKind.MIGRATION, voided_at__isnull=True).values_list("source_id", "amount", "expires_at")
+    )
+    return accounts, grants
+
+
+def test_execute_migrates_live_limited_keys_and_counts_the_rest(legacy_keys, dual_phase):
+    run = operation_run()
+    assert run.status == RunStatus.SUCCEEDED
+    assert (run.scanned, run.changed, run.skipped, run.failed) == (12, 5, 3, 4)
+    assert run.totals == {
+        "credits": sum(MIGRATED.values()), "grants": 4, "accounts_opened": 5, "zero_balance": 1,
+        "refill_policies": 4, "skipped_deleted": 2, "skipped_unlimited": 1,
+    }
+    accounts, grants = ledger_state()
+    assert {key: state[1] for key, state in accounts.items()} == MIGRATED
+    assert grants == sorted((key, amount, None) for key, amount in MIGRATED.items() if amount)
+    assert accounts["key_a02"][2:] == (500, "monthly", 31, LAST_REFILL)
+    assert accounts["key_a05"][2:] == (1000, "daily", None, LAST_REFILL)
+    assert accounts["key_b01"][2:] == (70, "monthly", 1, None)
+    assert accounts["key_a01"][2:] == (None, "", None, None)
+    assert accounts["key_b01"][0] == "ws_beta"
+    failed = {r.row_key: r.message for r in run.records.filter(action=RecordAction.FAILED)}
+    assert set(failed) == FAILED
+    assert "negative" in failed["key_a06"] and "refill_day 40" in failed["key_a07"]
+    assert "maximum" in failed["key_b02"] and "slug" in failed["key_c01"]
+
+
+def test_dry_run_reports_the_summary_execute_then_reports_and_writes_nothing(legacy_keys, dual_phase):
+    before = snapshot()
+    plan = operation_run(dry_run=True)
+    assert snapshot()[:4] == before[:4]
+    assert not Workspace.objects.exists()
+    executed = operation_run(plan_id=plan.pk)
+    assert plan.summary() == executed.summary()
+    assert executed.plan_id == plan.pk
+    assert list(plan.records.values_list("row_key", "action")) == list(executed.records.values_list("row_key", "action"))
+
+
+def test_rerun_changes_nothing(legacy_keys, dual_phase):
+    operation_run()
+    state, entries = ledger_state(), LedgerEntry.objects.count()
+    again = operation_run(batch_size=5)
+    assert (again.changed, again.failed, again.totals.get("skipped_migrated")) == (0, 4, 5)
+    assert ledger_state() == state and LedgerEntry.objects.count() == entries
+
+
+def test_batches_follow_the_primary_key_cursor(legacy_keys, dual_phase):
+    run = operation_run(batch_size=5)
+    assert run.batches == 3 and run.cursor == "key_c02"
+    assert list(run.records.values_list("row_key", flat=True)) == sorted(k.pk for k in LegacyKey.objects.all())
+
+
+def test_workspace_filter_migrates_only_that_workspace(legacy_keys, dual_phase):
+    run = operation_run(params={"workspace": "ws_beta"})
+    assert (run.scanned, run.changed, run.failed) == (3, 2, 1)
+    assert set(ledger_state()[0]) == {"key_b01", "key_b03"}
+
+
+def test_execute_is_refused_outside_the_dual_phase_unless_forced(legacy_keys, settings):
+    settings.KEY_CREDITS_PHASE = "legacy"
+    with pytest.raises(CheckFailed, match="KEY_CREDITS_PHASE is 'legacy'"):
+        operation_run()
+    assert not Run.objects.exists()
+    run = operation_run(force=True)
+    assert run.forced and run.status == RunStatus.SUCCEEDED
+    assert AuditEvent.objects.get(action="migration.run_create").details["forced"] is True
+
+
+def test_max_rows_pauses_and_resume_finishes_like_one_run(legacy_keys, dual_phase):
+    run = operation_run(max_rows=4, batch_size=3)
+    assert run.status == RunStatus.PAUSED and run.scanned == 4 and run.cursor == "key_a04"
+    Run.objects.filter(pk=run.pk).update(options={"batch_size": 3})
+    resumed = runs.run_execute(run_id=run.pk, actor=Actor.system("tests"))
+    assert resumed.status == RunStatus.SUCCEEDED
+    assert (resumed.scanned, resumed.changed, resumed.skipped, resumed.failed) == (12, 5, 3, 4)
+    assert {key: state[1] for key, state in ledger_state()[0].items()} == MIGRATED
+
+
+def test_a_batch_that_breaks_conservation_rolls_back_and_fails_the_run(legacy_keys, dual_phase, monkeypatch):
+    from migrations_ops.services import key_credits
+
+    real = key_credits.grant_apply
+
+    def short_grant(**kwargs):
+        if kwargs["account"].api_key.external_id == "key_a05":
+            kwargs["amount"] -= 1
+        return real(**kwargs)
+
+    monkeypatch.setattr(key_credits, "grant_apply", short_grant)
+    with pytest.raises(Exception, match="broke 'credits"):
+        operation_run(batch_size=3)
+    run = Run.objects.get()
+    assert run.status == RunStatus.FAILED and "ws_alpha: keys hold" in run.error
+    assert run.scanned == 3 and run.cursor == "key_a03"
+    assert set(ledger_state()[0]) == {"key_a01", "key_a02"}
+
+
+def test_stale_plan_is_refused(legacy_keys, dual_phase):
+    plan = operation_run(dry_run=True)
+    LegacyKey.objects.filter(pk="key_a01").update(remaining_requests=99)
+    with pytest.raises(StalePlan, match=f"dry run #{plan.pk}"):
+        operation_run(plan_id=plan.pk)
+    assert not Run.objects.filter(dry_run=False).exists()
+
+
+def test_rollback_voids_migration_grants_and_clears_refill_policies(legacy_keys, dual_phase, actor):
+    run = operation_run()
+    results = rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="wrong phase")
+    run.refresh_from_db()
+    assert run.status == RunStatus.ROLLED_BACK
+    assert results == {"reverted": 5, "voided": sum(MIGRATED.values())}
+    accounts, grants = ledger_state()
+    assert grants == [] and all(state[1:] == (0, None, "", None, None) for state in accounts.values())
+    assert AuditEvent.objects.filter(action="migration.rollback", reason="wrong phase").exists()
+    rerun = operation_run()
+    assert rerun.changed == 5 and {k: s[1] for k, s in ledger_state()[0].items()} == MIGRATED
+
+
+def test_rollback_is_refused_listing_accounts_whose_credits_were_spent(legacy_keys, dual_phase, actor):
+    run = operation_run()
+    account = CreditAccount.objects.get(api_key__external_id="key_a01")
+    debit_create(account_id=account.pk, amount=30, actor=actor, idempotency_key="use")
+    with pytest.raises(RollbackRefused) as refused:
+        rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="undo")
+    assert refused.value.blockers == [f"account #{account.pk} (key key_a01): 30 of 100 migrated credits spent since"]
+    assert Grant.objects.filter(voided_at__isnull=False).count() == 0
+    rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="undo", settle="keep")
+    account.refresh_from_db()
+    assert (account.balance, account.total_spent) == (0, 30)
+
+
+def test_key_policy_maps_refill_day_to_interval():
+    assert key_policy(LegacyKey(refill_amount=5, refill_day=None))["refill_interval"] == "daily"
+    assert key_policy(LegacyKey(refill_amount=5, refill_day=9))["refill_interval"] == "monthly"
+    assert key_policy(LegacyKey(refill_amount=None, refill_day=9))["refill_day"] is None
