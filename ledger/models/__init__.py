@@ -3,6 +3,7 @@ from .accounts import CreditAccount, OwnerKind, RefillInterval
 from .audit import AuditEvent
 from .entries import Allocation, EntryType, LedgerEntry
 from .grants import Grant, GrantKind
+from .grant_requests import GrantRequest, GrantRequestStatus
 from .parties import ApiKey, Customer, Identity, Workspace
 from .policies import PolicyChange, WorkspacePolicy
 
@@ -15,6 +16,8 @@ __all__ = [
     "EntryType",
     "Grant",
     "GrantKind",
+    "GrantRequest",
+    "GrantRequestStatus",
     "Identity",
     "LedgerEntry",
     "OwnerKind",

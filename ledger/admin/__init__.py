@@ -1,0 +1,9 @@
+"""The back office: Django admin for support and operations staff.
+
+Every write goes through a service in ``ledger.services``; these classes only parse,
+confirm, call and report. Modules: ``accounts`` (list and account page), ``entries``
+(read-only, CSV export), ``grants`` (lots, grant requests), ``audit`` (audit page,
+policy history), ``parties`` (workspaces and owners), ``policies`` and ``actions`` (the
+confirmed staff actions).
+"""
+from . import accounts, audit, entries, grants, parties  # noqa: F401  (registers the models)
