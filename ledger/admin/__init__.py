@@ -6,4 +6,10 @@ confirm, call and report. Modules: ``accounts`` (list and account page), ``entri
 policy history), ``parties`` (workspaces and owners), ``policies`` and ``actions`` (the
 confirmed staff actions).
 """
+from django.contrib import admin
+
 from . import accounts, audit, entries, grants, parties  # noqa: F401  (registers the models)
+
+admin.site.site_header = "Creditsite back office"
+admin.site.site_title = "Creditsite"
+admin.site.index_title = "Credits ledger"

@@ -37,6 +37,7 @@ class ActionForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("initial", {}).setdefault("idempotency_key", idempotency_key_new())
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
 
     def clean_reason(self) -> str:

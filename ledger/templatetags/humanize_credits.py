@@ -22,3 +22,9 @@ def signed_credits(value):
         return credits_html(int(value))
     except (TypeError, ValueError):
         return ""
+
+
+@register.filter
+def bound_field(form, name: str):
+    """``form|bound_field:"amount"``: a form's field by a name held in a variable."""
+    return form[name]

@@ -16,6 +16,10 @@ from ..forms import AdjustForm, GrantForm, RefundForm, VoidForm
 from .base import AccountAction
 
 
+#: One-click amounts offered on the grant form.
+QUICK_AMOUNTS = [50, 100, 250, 500, 1000]
+
+
 def _credits(value: int, *, signed: bool = False) -> str:
     return f"{value:+,}" if signed else f"{value:,}"
 
@@ -35,7 +39,9 @@ class GrantCredits(AccountAction):
         limit = settings.CREDITS_SUPPORT_GRANT_LIMIT
         return super().context(
             policy_expiry=_when(expiry), support_limit=limit,
-            limit_applies=grant_limit_applies(actor=self.actor, amount=limit + 1), **extra,
+            limit_applies=grant_limit_applies(actor=self.actor, amount=limit + 1),
+            layout=[["amount", "kind"], ["reason"], ["expires_on", "never_expires", "priority"]],
+            quick_amounts=QUICK_AMOUNTS, **extra,
         )
 
     def preview(self, form) -> dict:
