@@ -83,6 +83,16 @@ INSERT INTO ledger_allocation (entry_id, lot_id, amount, refunded)
 """
 
 
+#: Accounts whose balance is not their last entry's balance_after or their lots minus debt.
+INVARIANTS_SQL = """
+SELECT count(*) FROM ledger_creditaccount a
+WHERE a.balance <> (SELECT e.balance_after FROM ledger_ledgerentry e WHERE e.account_id = a.id
+                    ORDER BY e.seq DESC LIMIT 1)
+   OR a.balance <> (SELECT sum(g.remaining) FROM ledger_grant g WHERE g.account_id = a.id) - a.debt
+   OR a.entry_seq <> (SELECT count(*) FROM ledger_ledgerentry e WHERE e.account_id = a.id)
+"""
+
+
 def seed(*, accounts: int, per_account: int) -> None:
     """Fill the bench database in a few set-based statements (one transaction)."""
     from django.db import connection, transaction
@@ -103,6 +113,8 @@ def seed(*, accounts: int, per_account: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM ledger_grant WHERE id <> account_id")
         assert cursor.fetchone()[0] == 0, "grant ids do not match account ids"
+        cursor.execute(INVARIANTS_SQL)
+        assert cursor.fetchone()[0] == 0, "seeded accounts break the ledger invariants"
         cursor.execute("VACUUM ANALYZE")
     print(f"seeded {accounts:,} accounts x {per_account} entries in {time.perf_counter() - started:.1f}s")
 
@@ -120,18 +132,20 @@ def measure(pages: dict[str, str], *, runs: int) -> None:
     user.groups.add(Group.objects.get(name=SUPPORT))
     client = Client()
     client.force_login(user)
-    print(f"{'page':<34} {'median ms':>10} {'max ms':>8} {'queries':>8}")
+    print(f"{'page':<34} {'median ms':>10} {'max ms':>8} {'SQL ms':>8} {'queries':>8}")
     for label, url in pages.items():
-        timings = []
+        timings, sql = [], []
         for _ in range(runs + 1):
             with CaptureQueriesContext(connection) as queries:
                 started = time.perf_counter()
                 response = client.get(url)
                 body = b"".join(response.streaming_content) if response.streaming else response.content
                 timings.append((time.perf_counter() - started) * 1000)
+            sql.append(sum(float(query["time"]) for query in queries.captured_queries) * 1000)
             assert response.status_code == 200, (label, response.status_code, body[:300])
-        timings = timings[1:]  # the first run warms caches
-        print(f"{label:<34} {statistics.median(timings):>10.1f} {max(timings):>8.1f} {len(queries):>8}")
+        timings, sql = timings[1:], sql[1:]  # the first run warms caches
+        print(f"{label:<34} {statistics.median(timings):>10.1f} {max(timings):>8.1f} "
+              f"{statistics.median(sql):>8.1f} {len(queries):>8}")
 
 
 def main() -> None:

@@ -71,6 +71,7 @@ def test_support_user_finds_account_and_grants_credits(live_server, browser_page
     page.goto(f"{live_server.url}/admin/ledger/creditaccount/")
     page.fill("#searchbar", "ada@studio.example")
     page.press("#searchbar", "Enter")
+    _shot(page, "accounts-search", tmp_path)
     page.click("text=Product user ada@studio.example")
     assert page.inner_text("#balance") == "425"
     _shot(page, "account-page-before", tmp_path)
