@@ -74,7 +74,11 @@ class ConfirmedAction(View):
             return self.render_form(form)
         except LedgerError as error:
             field = FIELD_ALIASES.get(error.field, error.field)
-            form.add_error(field if field in form.fields else None, error.message)
+            if field in form.fields:
+                rule = getattr(error, "rule", error.message)  # InvalidInput: without the field name
+                form.add_error(field, rule[:1].upper() + rule[1:])
+            else:
+                form.add_error(None, error.message)
             return self.render_form(form)
         return self.done(outcome)
 
