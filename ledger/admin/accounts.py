@@ -21,8 +21,8 @@ LATEST_ENTRIES = 20
 
 @admin.register(CreditAccount)
 class CreditAccountAdmin(BigTableAdmin):
-    list_display = ["id", "owner_display", "owner_kind", "workspace", "balance_display", "total_earned",
-                    "total_spent", "total_expired", "debt"]
+    list_display = ["id", "owner_display", "workspace", "balance_display", "total_earned", "total_spent",
+                    "total_expired"]
     list_display_links = ["id", "owner_display"]
     list_filter = ["owner_kind", "workspace"]
     list_select_related = OWNER_RELATIONS
@@ -30,15 +30,17 @@ class CreditAccountAdmin(BigTableAdmin):
                      "=customer__external_id"]
     search_help_text = "Product user email or id, API key id, identity, or workspace slug."
     ordering = ["-id"]
+    sortable_by = ["id", "balance_display"]  # the indexed ones
     actions = ["grant_selected"]
 
-    @admin.display(description="Owner", ordering="id")
+    @admin.display(description="Owner")
     def owner_display(self, obj):
-        return obj.owner_label
+        return format_html('{} <span class="pill">{}</span>', obj.owner, obj.get_owner_kind_display())
 
     @admin.display(description="Balance", ordering="balance")
     def balance_display(self, obj):
-        return credits_html(obj.balance, signed=False)
+        debt = format_html(' <span class="credit-neg">(debt {:,})</span>', obj.debt) if obj.debt else ""
+        return format_html("{}{}", credits_html(obj.balance, signed=False), debt)
 
     @admin.action(description="Grant credits to the selected account", permissions=["grant"])
     def grant_selected(self, request, queryset):

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.urls import path
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 
 from ledger.models import Allocation, LedgerEntry
@@ -39,14 +40,25 @@ ENTRY_RELATIONS = ["account__workspace", "account__customer", "account__api_key"
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin, BigTableAdmin):
-    list_display = ["id", "created_at", "account_display", "type_display", "amount_display", "balance_after",
-                    "description", "actor"]
+    list_display = ["id", "created_display", "account_display", "type_display", "amount_display",
+                    "balance_after", "description", "actor"]
     list_filter = [AccountFilter, "entry_type", ("created_at", admin.DateFieldListFilter)]
     list_select_related = ENTRY_RELATIONS
     ordering = ["-id"]
     sortable_by = []
     raw_id_fields = ["account", "lot", "refund_of", "actor_user"]
     change_list_template = "admin/ledger/ledgerentry/change_list.html"
+
+    def get_list_display(self, request):
+        """One account's history needs no account column."""
+        if AccountFilter.parameter_name in request.GET:
+            return [name for name in self.list_display if name != "account_display"]
+        return self.list_display
+
+    @admin.display(description="When")
+    def created_display(self, obj):
+        return format_html('<span class="nowrap" title="{}">{}</span>', obj.created_at.isoformat(),
+                           date_format(timezone.localtime(obj.created_at), "j M Y, H:i"))
 
     @admin.display(description="Account")
     def account_display(self, obj):

@@ -72,7 +72,7 @@ def test_support_user_finds_account_and_grants_credits(live_server, browser_page
     page.fill("#searchbar", "ada@studio.example")
     page.press("#searchbar", "Enter")
     _shot(page, "accounts-search", tmp_path)
-    page.click("text=Product user ada@studio.example")
+    page.click("#result_list a:has-text(\"ada@studio.example\")")
     assert page.inner_text("#balance") == "425"
     _shot(page, "account-page-before", tmp_path)
 
@@ -89,6 +89,9 @@ def test_support_user_finds_account_and_grants_credits(live_server, browser_page
     assert "Ticket #4521" in page.inner_text("#entries")
     assert "Granted 250 credits" in page.inner_text(".messagelist")
     _shot(page, "account-page-after", tmp_path)
+    page.click("#full-history")
+    assert page.locator("#result_list tbody tr").count() == 5
+    _shot(page, "entries-list", tmp_path)
 
     entry = LedgerEntry.objects.filter(account=account).latest("id")
     assert (entry.amount, entry.actor) == (250, "staff:sam")
