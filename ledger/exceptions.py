@@ -81,3 +81,9 @@ class InvalidState(LedgerError):
     """The object is not in a state that allows this (e.g. refunding more than was debited)."""
 
     code = "invalid_state"
+
+
+class NotAllowed(LedgerError):
+    """The actor may not do this (e.g. approving their own grant request)."""
+
+    code = "not_allowed"

@@ -3,6 +3,7 @@ from .accounts import CreditAccount, OwnerKind, RefillInterval
 from .api_tokens import Ability, ApiToken, IdempotentResponse
 from .audit import AuditEvent
 from .entries import Allocation, EntryType, LedgerEntry
+from .grant_requests import GrantRequest, GrantRequestStatus
 from .grants import Grant, GrantKind
 from .parties import ApiKey, Customer, Identity, Workspace
 from .policies import PolicyChange, WorkspacePolicy
@@ -18,6 +19,8 @@ __all__ = [
     "EntryType",
     "Grant",
     "GrantKind",
+    "GrantRequest",
+    "GrantRequestStatus",
     "IdempotentResponse",
     "Identity",
     "LedgerEntry",

@@ -20,7 +20,11 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["object_type", "object_id"], name="ledger_audit_object_idx")]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="ledger_audit_object_idx"),
+            # The admin audit page filters by staff user, newest first.
+            models.Index(fields=["actor_user", "-created_at"], name="ledger_audit_user_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.object_type} {self.object_id}"

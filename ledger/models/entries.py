@@ -67,6 +67,10 @@ class LedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["entry_type", "created_at"], name="ledger_entry_type_created_idx"),
             models.Index(fields=["source", "source_id"], name="ledger_entry_source_idx"),
+            # The admin lists entries newest first (-id, keyset friendly), filtered by
+            # account or by type: these let PostgreSQL walk the index backwards and stop.
+            models.Index(fields=["account", "id"], name="ledger_entry_account_id_idx"),
+            models.Index(fields=["entry_type", "id"], name="ledger_entry_type_id_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,1 @@
+"""Staff actions on an account: a form, a confirmation page, then one service call."""
