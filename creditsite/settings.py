@@ -127,3 +127,16 @@ CREDITS_REWARD_SHARE = env.int("CREDITS_REWARD_SHARE", default=10)
 CREDITS_SHARE_DAILY_CAP = env.int("CREDITS_SHARE_DAILY_CAP", default=3)
 # The most credits one Support user may grant at once without an Operations approval.
 CREDITS_SUPPORT_GRANT_LIMIT = env.int("CREDITS_SUPPORT_GRANT_LIMIT", default=1000)
+
+# Usage, expiry and refills (issue 5) ---------------------------------------------
+# Soft check at task creation: the account's balance must be at least this (1: positive).
+CREDITS_USAGE_MIN_BALANCE = env.int("CREDITS_USAGE_MIN_BALANCE", default=1)
+# When a completed task costs more than the lots hold: "debt" charges the rest into debt up
+# to the account's overdraft limit; "lots" charges only what the lots hold. Either way what
+# could not be charged is recorded on the task as its shortfall.
+CREDITS_USAGE_OVERDRAFT = env.str("CREDITS_USAGE_OVERDRAFT", default="debt")
+# A hold that is neither captured nor released is released after this many minutes.
+CREDITS_USAGE_HOLD_TIMEOUT_MINUTES = env.int("CREDITS_USAGE_HOLD_TIMEOUT_MINUTES", default=120)
+# Lots expired per transaction by the expiry job, and accounts refilled per batch.
+CREDITS_EXPIRY_BATCH_SIZE = env.int("CREDITS_EXPIRY_BATCH_SIZE", default=2000)
+CREDITS_REFILL_BATCH_SIZE = env.int("CREDITS_REFILL_BATCH_SIZE", default=500)

@@ -5,6 +5,7 @@ from .entries import Allocation, EntryType, LedgerEntry
 from .grants import Grant, GrantKind
 from .parties import ApiKey, Customer, Identity, Workspace
 from .policies import PolicyChange, WorkspacePolicy
+from .usage import UsageStatus, UsageTask, UsageTier
 
 __all__ = [
     "Allocation",
@@ -20,6 +21,9 @@ __all__ = [
     "OwnerKind",
     "PolicyChange",
     "RefillInterval",
+    "UsageStatus",
+    "UsageTask",
+    "UsageTier",
     "Workspace",
     "WorkspacePolicy",
 ]
