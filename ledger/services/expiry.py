@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
 from .. import clock
@@ -39,6 +39,21 @@ JOIN ledger_creditaccount a ON a.id = d.account_id
 ORDER BY d.account_id, d.rn
 """
 
+_UPDATE_ACCOUNTS = """
+UPDATE ledger_creditaccount
+SET balance = ledger_creditaccount.balance - d.total,
+    total_expired = ledger_creditaccount.total_expired + d.total,
+    entry_seq = ledger_creditaccount.entry_seq + d.lots,
+    updated_at = %s
+FROM (
+    SELECT g.account_id, SUM(g.remaining) AS total, COUNT(*) AS lots
+    FROM ledger_grant g
+    WHERE g.id IN ({ids}) AND g.remaining > 0 AND g.expires_at <= %s
+    GROUP BY g.account_id
+) d
+WHERE ledger_creditaccount.id = d.account_id
+"""
+
 
 @dataclass
 class ExpiryRun:
@@ -54,28 +69,23 @@ def _due(at: datetime):
 
 @transaction.atomic(durable=True)
 def _batch_expire(*, lot_ids: list[int], at: datetime, actor: Actor) -> tuple[int, int, int]:
-    """Expire the lots among ``lot_ids`` still due once their accounts are locked."""
-    account_ids = sorted(set(Grant.objects.filter(pk__in=lot_ids).values_list("account_id", flat=True)))
+    """Expire the lots among ``lot_ids`` still due once their accounts are locked; return
+    (lots, credits, accounts)."""
+    account_ids = Grant.objects.filter(pk__in=lot_ids).values_list("account_id", flat=True).distinct()
     list(CreditAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk").values_list("pk"))
     due = _due(at).filter(pk__in=lot_ids)
-    summary = due.aggregate(lots=Count("id"), credits=Coalesce(Sum("remaining"), Value(0)))
+    summary = due.aggregate(
+        lots=Count("id"), credits=Coalesce(Sum("remaining"), Value(0)), accounts=Count("account_id", distinct=True)
+    )
     if not summary["lots"]:
         return 0, 0, 0
-    touched = set(due.values_list("account_id", flat=True))
+    placeholders = ", ".join(["%s"] * len(lot_ids))
     with connection.cursor() as cursor:
-        sql = _INSERT_ENTRIES.format(ids=", ".join(["%s"] * len(lot_ids)))
-        cursor.execute(sql, [EntryType.EXPIRE, actor.label, at, *lot_ids, at])
-    per_account = due.filter(account_id=OuterRef("pk")).values("account_id")
-    expiring = Subquery(per_account.annotate(total=Sum("remaining")).values("total"))
-    count = Subquery(per_account.annotate(n=Count("id")).values("n"))
-    CreditAccount.objects.filter(pk__in=touched).update(
-        balance=F("balance") - expiring,
-        total_expired=F("total_expired") + expiring,
-        entry_seq=F("entry_seq") + count,
-        updated_at=at,
-    )
+        # Entries first and accounts second: both read the lots' remaining before it is zeroed.
+        cursor.execute(_INSERT_ENTRIES.format(ids=placeholders), [EntryType.EXPIRE, actor.label, at, *lot_ids, at])
+        cursor.execute(_UPDATE_ACCOUNTS.format(ids=placeholders), [at, *lot_ids, at])
     due.update(remaining=0, expired_at=at)
-    return summary["lots"], summary["credits"], len(touched)
+    return summary["lots"], summary["credits"], summary["accounts"]
 
 
 def grants_expire_due(*, actor: Actor, at: datetime | None = None, batch_size: int | None = None) -> ExpiryRun:
@@ -92,7 +102,11 @@ def grants_expire_due(*, actor: Actor, at: datetime | None = None, batch_size: i
     while True:
         page = _due(at)
         if cursor is not None:
-            page = page.filter(Q(expires_at__gt=cursor[0]) | Q(expires_at=cursor[0], pk__gt=cursor[1]))
+            # The ">=" bound lets the index scan start at the cursor instead of walking the
+            # entries of lots already expired; the OR then skips the ties already done.
+            page = page.filter(expires_at__gte=cursor[0]).filter(
+                Q(expires_at__gt=cursor[0]) | Q(expires_at=cursor[0], pk__gt=cursor[1])
+            )
         rows = list(page.order_by("expires_at", "pk").values_list("expires_at", "pk")[:size])
         if not rows:
             return run
