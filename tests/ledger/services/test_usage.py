@@ -233,3 +233,10 @@ def test_two_workers_completing_at_once_charge_once(account, actor):
     assert account.balance == 430
     assert LedgerEntry.objects.filter(account=account, entry_type=EntryType.DEBIT).count() == 1
     assert_account_consistent(account.pk)
+
+
+def test_hold_larger_than_balance_refuses_the_task_and_writes_nothing(account, actor):
+    fund(account, actor, amount=20)
+    with nothing_written(), pytest.raises(InsufficientCredits):
+        task_create(account_id=account.pk, tier="pro", actor=actor, estimated_duration_seconds="10")
+    assert not UsageTask.objects.exists()
