@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from ..models import UsageStatus, UsageTask
 
@@ -17,7 +17,8 @@ def tasks_undeducted(
     if workspace_id is not None:
         queryset = queryset.filter(workspace_id=workspace_id)
     if completed_before is not None:
-        queryset = queryset.filter(completed_at__lt=completed_before)
+        # A task recorded as succeeded without a completion time (imported) is old enough.
+        queryset = queryset.filter(Q(completed_at__lt=completed_before) | Q(completed_at__isnull=True))
     return queryset.order_by("created_at", "id")
 
 
