@@ -164,3 +164,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, for the SQLite test database: the migration tests run
     # `migrate_credits` in subprocesses (and kill them) against it.
     DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(VAR_DIR / "test_creditsite.sqlite3"))
+
+# Usage, expiry and refills (issue 5) ---------------------------------------------
+# Soft check at task creation: the account's balance must be at least this (1: positive).
+CREDITS_USAGE_MIN_BALANCE = env.int("CREDITS_USAGE_MIN_BALANCE", default=1)
+# When a completed task costs more than the lots hold: "debt" charges the rest into debt up
+# to the account's overdraft limit; "lots" charges only what the lots hold. Either way what
+# could not be charged is recorded on the task as its shortfall.
+CREDITS_USAGE_OVERDRAFT = env.str("CREDITS_USAGE_OVERDRAFT", default="debt")
+# A hold that is neither captured nor released is released after this many minutes.
+CREDITS_USAGE_HOLD_TIMEOUT_MINUTES = env.int("CREDITS_USAGE_HOLD_TIMEOUT_MINUTES", default=120)
+# Lots expired per transaction by the expiry job, and accounts refilled per batch.
+CREDITS_EXPIRY_BATCH_SIZE = env.int("CREDITS_EXPIRY_BATCH_SIZE", default=2000)
+CREDITS_REFILL_BATCH_SIZE = env.int("CREDITS_REFILL_BATCH_SIZE", default=500)

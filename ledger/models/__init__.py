@@ -7,6 +7,7 @@ from .grant_requests import GrantRequest, GrantRequestStatus
 from .grants import Grant, GrantKind
 from .parties import ApiKey, Customer, Identity, Workspace
 from .policies import PolicyChange, WorkspacePolicy
+from .usage import UsageStatus, UsageTask, UsageTier
 
 __all__ = [
     "Ability",
@@ -27,6 +28,9 @@ __all__ = [
     "OwnerKind",
     "PolicyChange",
     "RefillInterval",
+    "UsageStatus",
+    "UsageTask",
+    "UsageTier",
     "Workspace",
     "WorkspacePolicy",
 ]

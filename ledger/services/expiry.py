@@ -1,0 +1,118 @@
+"""Expiring lots at their expiry time, in set-based batches that never load every due lot.
+
+Each batch is one transaction: read up to ``batch_size`` due lot ids (keyset on expires_at,
+id), lock their accounts ordered by id, then, in three statements, append one EXPIRE entry
+per lot (sequence and balance chain computed with window functions), move the accounts'
+balances, totals and sequence, and zero the lots. Re-reading "due" under the account locks
+makes a second worker (or a second run) skip what the first already expired.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Q, Sum, Value
+from django.db.models.functions import Coalesce
+
+from .. import clock
+from ..actors import Actor
+from ..models import CreditAccount, EntryType, Grant
+
+_INSERT_ENTRIES = """
+INSERT INTO ledger_ledgerentry (
+    account_id, seq, entry_type, amount, balance_before, balance_after, lot_id, refund_of_id,
+    source, source_id, description, actor, actor_user_id, idempotency_key, request_hash, created_at
+)
+SELECT d.account_id, a.entry_seq + d.rn, %s, -d.remaining, a.balance - d.running + d.remaining,
+       a.balance - d.running, d.id, NULL, 'expiry', CAST(d.id AS TEXT),
+       'Expiry of grant #' || CAST(d.id AS TEXT), %s, NULL, NULL, '', %s
+FROM (
+    SELECT g.id, g.account_id, g.remaining,
+           ROW_NUMBER() OVER (PARTITION BY g.account_id ORDER BY g.id) AS rn,
+           SUM(g.remaining) OVER (PARTITION BY g.account_id ORDER BY g.id ROWS UNBOUNDED PRECEDING) AS running
+    FROM ledger_grant g
+    WHERE g.id IN ({ids}) AND g.remaining > 0 AND g.expires_at <= %s
+) d
+JOIN ledger_creditaccount a ON a.id = d.account_id
+ORDER BY d.account_id, d.rn
+"""
+
+_UPDATE_ACCOUNTS = """
+UPDATE ledger_creditaccount
+SET balance = ledger_creditaccount.balance - d.total,
+    total_expired = ledger_creditaccount.total_expired + d.total,
+    entry_seq = ledger_creditaccount.entry_seq + d.lots,
+    updated_at = %s
+FROM (
+    SELECT g.account_id, SUM(g.remaining) AS total, COUNT(*) AS lots
+    FROM ledger_grant g
+    WHERE g.id IN ({ids}) AND g.remaining > 0 AND g.expires_at <= %s
+    GROUP BY g.account_id
+) d
+WHERE ledger_creditaccount.id = d.account_id
+"""
+
+
+@dataclass
+class ExpiryRun:
+    lots: int = 0
+    credits: int = 0
+    accounts: int = 0  # accounts touched, counted once per batch
+    batches: int = 0
+
+
+def _due(at: datetime):
+    return Grant.objects.filter(remaining__gt=0, expires_at__isnull=False, expires_at__lte=at)
+
+
+@transaction.atomic(durable=True)
+def _batch_expire(*, lot_ids: list[int], at: datetime, actor: Actor) -> tuple[int, int, int]:
+    """Expire the lots among ``lot_ids`` still due once their accounts are locked; return
+    (lots, credits, accounts)."""
+    account_ids = Grant.objects.filter(pk__in=lot_ids).values_list("account_id", flat=True).distinct()
+    list(CreditAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk").values_list("pk"))
+    due = _due(at).filter(pk__in=lot_ids)
+    summary = due.aggregate(
+        lots=Count("id"), credits=Coalesce(Sum("remaining"), Value(0)), accounts=Count("account_id", distinct=True)
+    )
+    if not summary["lots"]:
+        return 0, 0, 0
+    placeholders = ", ".join(["%s"] * len(lot_ids))
+    with connection.cursor() as cursor:
+        # Entries first and accounts second: both read the lots' remaining before it is zeroed.
+        cursor.execute(_INSERT_ENTRIES.format(ids=placeholders), [EntryType.EXPIRE, actor.label, at, *lot_ids, at])
+        cursor.execute(_UPDATE_ACCOUNTS.format(ids=placeholders), [at, *lot_ids, at])
+    due.update(remaining=0, expired_at=at)
+    return summary["lots"], summary["credits"], summary["accounts"]
+
+
+def grants_expire_due(*, actor: Actor, at: datetime | None = None, batch_size: int | None = None) -> ExpiryRun:
+    """Expire every lot whose expiry time has passed: one EXPIRE entry for its remaining
+    credits, the lot zeroed and stamped, the account's balance and totals moved.
+
+    Idempotent (a lot is expired once however often or in how many workers this runs) and
+    bounded in memory (one batch of ids at a time, keyset on expires_at then id).
+    """
+    at = at or clock.now()
+    size = batch_size or settings.CREDITS_EXPIRY_BATCH_SIZE
+    run = ExpiryRun()
+    cursor: tuple | None = None
+    while True:
+        page = _due(at)
+        if cursor is not None:
+            # The ">=" bound lets the index scan start at the cursor instead of walking the
+            # entries of lots already expired; the OR then skips the ties already done.
+            page = page.filter(expires_at__gte=cursor[0]).filter(
+                Q(expires_at__gt=cursor[0]) | Q(expires_at=cursor[0], pk__gt=cursor[1])
+            )
+        rows = list(page.order_by("expires_at", "pk").values_list("expires_at", "pk")[:size])
+        if not rows:
+            return run
+        lots, credits, accounts = _batch_expire(lot_ids=[pk for _, pk in rows], at=at, actor=actor)
+        run.lots += lots
+        run.credits += credits
+        run.accounts += accounts
+        run.batches += 1
+        cursor = rows[-1]
