@@ -5,6 +5,7 @@ from .entries import Allocation, EntryType, LedgerEntry
 from .grants import Grant, GrantKind
 from .parties import ApiKey, Customer, Identity, Workspace
 from .policies import PolicyChange, WorkspacePolicy
+from .reports import DailySummary, ReportResult
 
 __all__ = [
     "Allocation",
@@ -12,6 +13,7 @@ __all__ = [
     "AuditEvent",
     "CreditAccount",
     "Customer",
+    "DailySummary",
     "EntryType",
     "Grant",
     "GrantKind",
@@ -20,6 +22,7 @@ __all__ = [
     "OwnerKind",
     "PolicyChange",
     "RefillInterval",
+    "ReportResult",
     "Workspace",
     "WorkspacePolicy",
 ]
