@@ -1,7 +1,9 @@
 """URL routes: the admin is the back office."""
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 urlpatterns = [
+    # Before admin/: the admin's catch-all would read "dashboards" as an app label.
+    path("admin/dashboards/", include("ledger.dashboards.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -101,7 +101,9 @@ class Report:
     implement :meth:`run`; a read only, it never writes.
 
     ``fails_on_findings``: findings mean something is wrong (the command exits 1).
-    ``on_health``: the Health dashboard shows this report's latest findings.
+    ``health``: how the Health dashboard shows it: ``"stored"`` (its latest stored result,
+    for reports too heavy to run per page view), ``"live"`` (run on each view with a small
+    limit; it must be cheap and bounded) or ``""`` (not shown).
     """
 
     name: ClassVar[str]
@@ -109,7 +111,7 @@ class Report:
     columns: ClassVar[list[str]]
     description: ClassVar[str] = ""
     fails_on_findings: ClassVar[bool] = False
-    on_health: ClassVar[bool] = False
+    health: ClassVar[str] = ""
 
     def run(self, *, workspace_id: int | None = None, limit: int | None = None) -> ReportOutput:
         raise NotImplementedError

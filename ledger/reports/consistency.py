@@ -162,7 +162,7 @@ class ConsistencyReport(Report):
     columns = ["check", "account", "workspace", "subject", "expected", "actual"]
     description = "Every ledger invariant, checked set-based: balances, totals, chains, lots."
     fails_on_findings = True
-    on_health = True
+    health = "stored"
 
     def run(self, *, workspace_id: int | None = None, limit: int | None = None) -> ReportOutput:
         """Run every registered check; ``limit`` caps the rows each check returns."""

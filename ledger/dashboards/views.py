@@ -1,0 +1,148 @@
+"""Admin views of the dashboards and reports: thin callers of selectors, reports and services.
+
+All are wrapped by ``admin.site.admin_view`` in ``urls.py`` (staff only, login redirect);
+the repair view also needs the ``ledger.repair_accounts`` permission.
+"""
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from .. import clock, reports
+from ..actors import Actor
+from ..exceptions import LedgerError
+from ..models import CreditAccount, ReportResult, Workspace
+from ..reports.base import ReportOutput
+from ..selectors import dashboards as selectors
+from ..selectors.repairs import account_repair_preview
+from ..services.accounts import account_recalculate
+from ..services.reports import report_run_store
+from . import charts
+from .health import sections_build
+
+#: Rows a report page shows; CSV and JSON downloads have them all.
+PAGE_ROWS = 500
+FLOW_COLORS = {"granted": "#2e7d32", "spent": "#1565c0", "expired": "#c62828", "refilled": "#ef6c00"}
+
+
+def _context(request, title: str, **extra) -> dict:
+    return {**admin.site.each_context(request), "title": title, **extra}
+
+
+def _workspace(request) -> Workspace | None:
+    slug = request.GET.get("workspace") or ""
+    if not slug:
+        return None
+    return Workspace.objects.filter(slug=slug).first() or _not_found(f"no workspace {slug!r}")
+
+
+def _not_found(message: str):
+    raise Http404(message)
+
+
+def overview(request):
+    """Credits overview: outstanding, the 90-day flows as charts, top accounts, expiring soon."""
+    workspace = _workspace(request)
+    workspace_id = workspace.pk if workspace else None
+    series = selectors.summary_series(workspace_id=workspace_id)
+    flows = [charts.Series(name.capitalize(), FLOW_COLORS[name], series[name]) for name in selectors.FLOWS]
+    return render(request, "admin/dashboards/overview.html", _context(
+        request, "Credits overview",
+        workspace=workspace, workspaces=selectors.workspaces_for_filter(), series=series,
+        outstanding=selectors.outstanding_now(workspace_id=workspace_id),
+        flows_chart=charts.line_chart(series=flows, days=series["days"], title="Credits per day, last 90 days (UTC)"),
+        outstanding_chart=charts.line_chart(
+            series=[charts.Series("Outstanding", "#6a1b9a", series["outstanding"])], days=series["days"],
+            title="Outstanding credits at the end of each day", height=220, area=True,
+        ),
+        top_balance=selectors.accounts_top(workspace_id=workspace_id, order="balance"),
+        top_spend=selectors.accounts_top(workspace_id=workspace_id, order="total_spent"),
+        expiring=selectors.expiring_soon(workspace_id=workspace_id),
+        refreshed_at=selectors.summary_refreshed_at(),
+    ))
+
+
+def health(request):
+    """Health: the latest consistency report, report sections and late beat jobs."""
+    sections = sections_build(now=clock.now())
+    return render(request, "admin/dashboards/health.html", _context(
+        request, "Health", sections=sections, all_ok=all(s.status == "ok" for s in sections),
+        can_repair=request.user.has_perm("ledger.repair_accounts"),
+    ))
+
+
+def reports_index(request):
+    recent = ReportResult.objects.select_related("created_by").only(
+        "name", "findings", "generated_at", "duration_ms", "actor", "created_by__username")[:20]
+    return render(request, "admin/dashboards/reports.html", _context(
+        request, "Reports", reports=reports.reports_all().values(), recent=recent,
+    ))
+
+
+def report(request, name: str):
+    """Run a report now; ``?format=csv|json`` downloads every row, HTML shows the first ones."""
+    try:
+        instance = reports.report_get(name)
+    except KeyError:
+        raise Http404(f"no report {name!r}") from None
+    workspace = _workspace(request)
+    fmt = request.GET.get("format", "html")
+    output = instance.run(workspace_id=workspace.pk if workspace else None,
+                          limit=None if fmt in ("csv", "json") else PAGE_ROWS)
+    if fmt in ("csv", "json"):
+        body = output.to_csv() if fmt == "csv" else output.to_json()
+        response = HttpResponse(body, content_type="text/csv" if fmt == "csv" else "application/json")
+        response["Content-Disposition"] = f'attachment; filename="{name}-{output.generated_at:%Y%m%d-%H%M}.{fmt}"'
+        return response
+    return _render_output(request, output, workspace=workspace, live=True)
+
+
+def result(request, pk: int):
+    stored = get_object_or_404(ReportResult, pk=pk)
+    return _render_output(request, ReportOutput.from_dict(stored.result), stored=stored)
+
+
+def _render_output(request, output: ReportOutput, **extra):
+    return render(request, "admin/dashboards/report.html", _context(
+        request, output.title, output=output, rows=output.rows[:PAGE_ROWS], workspaces=selectors.workspaces_for_filter(),
+        can_repair=request.user.has_perm("ledger.repair_accounts"), **extra,
+    ))
+
+
+@require_POST
+def report_run(request, name: str):
+    """Run a report and store its result (as the daily job does), then show it."""
+    if name not in reports.reports_all():
+        raise Http404(f"no report {name!r}")
+    stored = report_run_store(name=name, actor=Actor.staff(request.user))
+    messages.success(request, f"{stored.name}: {stored.findings} finding(s), stored as result #{stored.pk}.")
+    return redirect("dashboards:result", pk=stored.pk)
+
+
+def repair(request, account_id: int):
+    """Show what repairing the account does; on POST with a reason, do it."""
+    if not request.user.has_perm("ledger.repair_accounts"):
+        raise PermissionDenied("repairing accounts needs the repair_accounts permission (Operations)")
+    try:
+        preview = account_repair_preview(account_id=account_id)
+    except CreditAccount.DoesNotExist:
+        raise Http404(f"no account {account_id}") from None
+    error = None
+    if request.method == "POST":
+        reason = request.POST.get("reason", "")
+        try:
+            done = account_recalculate(account_id=account_id, actor=Actor.staff(request.user), reason=reason)
+        except LedgerError as failure:
+            error = failure.message
+        else:
+            changed = [name for name in done.before if done.before[name] != done.after[name]]
+            booked = f"; adjustment entry #{done.adjustment_entry_id} of {done.adjustment:+,}" if done.adjustment else ""
+            messages.success(request, f"Account {account_id} repaired: {', '.join(changed) or 'nothing'} changed{booked}.")
+            return redirect(request.POST.get("next") or reverse("dashboards:health"))
+    return render(request, "admin/dashboards/repair.html", _context(
+        request, f"Repair account {account_id}", preview=preview, error=error, next=request.GET.get("next", ""),
+    ))
