@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from datetime import timezone as dt_timezone
 from typing import Any
 
@@ -22,7 +23,14 @@ def rows_fetch(sql: str, params: list[Any] | tuple = ()) -> list[tuple]:
     """Run one read-only statement and return all its rows."""
     with connection.cursor() as cursor:
         cursor.execute(sql, list(params))
-        return cursor.fetchall()
+        return [tuple(_plain(value) for value in row) for row in cursor.fetchall()]
+
+
+def _plain(value: Any) -> Any:
+    # PostgreSQL's SUM(bigint) is numeric: give whole credits back as int.
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    return value
 
 
 def queryset_sql(queryset: QuerySet) -> tuple[str, list[Any]]:
