@@ -66,7 +66,7 @@ def _report_section(report: reports.Report) -> HealthSection:
 @health_section(order=900)
 def beat_section(*, now: datetime) -> HealthSection:
     checked, late = beat_jobs_late(now=now)
-    rows = [[job.task.name, job.task.task, job.schedule, job.last_run_at, job.due_at, str(job.late_by).split(".")[0]]
+    rows = [[job.task.name, job.task.task, job.schedule, job.last_run_at, job.due_at, _duration(job.late_by)]
             for job in late]
     return HealthSection(
         "beat", "Scheduled jobs", "fail" if late else "ok",
@@ -75,6 +75,12 @@ def beat_section(*, now: datetime) -> HealthSection:
         columns=["job", "task", "schedule", "last run", "was due", "late by"], rows=rows,
         link=reverse("admin:django_celery_beat_periodictask_changelist"),
     )
+
+
+def _duration(delta) -> str:
+    hours, seconds = divmod(int(delta.total_seconds()), 3600)
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if days else f"{hours} h {seconds // 60} min"
 
 
 def sections_build(*, now: datetime) -> list[HealthSection]:

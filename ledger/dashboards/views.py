@@ -30,7 +30,8 @@ FLOW_COLORS = {"granted": "#2e7d32", "spent": "#1565c0", "expired": "#c62828", "
 
 
 def _context(request, title: str, **extra) -> dict:
-    return {**admin.site.each_context(request), "title": title, **extra}
+    # The model sidebar would only narrow the charts; the dashboards have their own tabs.
+    return {**admin.site.each_context(request), "is_nav_sidebar_enabled": False, "title": title, **extra}
 
 
 def _workspace(request) -> Workspace | None:
