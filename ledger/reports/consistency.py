@@ -155,6 +155,9 @@ CHECK_LABELS = {
 }
 
 
+_BUILT_IN = {"accounts", "chain", "lots"}
+
+
 @report_register
 class ConsistencyReport(Report):
     name = "consistency"
@@ -179,5 +182,6 @@ class ConsistencyReport(Report):
             params={"workspace": workspace_id, "limit": limit},
             generated_at=generated_at,
             summary={"checks_run": len(_CHECKS), **{f"{name} findings": count for name, count in sorted(by_check.items())}},
-            notes=[f"{name}: {label}" for name, label in CHECK_LABELS.items()],
+            notes=[f"{name}: {label}" for name, label in CHECK_LABELS.items()]
+            + [f"{check.name}: {check.label}" for check in checks_all() if check.name not in _BUILT_IN],
         )
