@@ -168,9 +168,34 @@ def main() -> None:
         client.get("/admin/dashboards/overview/?workspace=bench-1")
         times = sorted(overview_time_ws(client) for _ in range(5))
         print(f"  {'overview page (median of 5, one workspace)':<44} {times[2]:8.2f} s")
+        selectors_time()
     finally:
         if not args.keep:
             database_drop(args.database)
+
+
+def selectors_time() -> None:
+    """Time each query of the overview on its own (best of 3), all workspaces and one."""
+    from ledger.selectors import dashboards as d
+
+    calls = {
+        "summary_series": lambda ws: d.summary_series(workspace_id=ws),
+        "outstanding_now": lambda ws: d.outstanding_now(workspace_id=ws),
+        "accounts_top balance": lambda ws: d.accounts_top(workspace_id=ws, order="balance"),
+        "accounts_top total_spent": lambda ws: d.accounts_top(workspace_id=ws, order="total_spent"),
+        "expiring_soon": lambda ws: d.expiring_soon(workspace_id=ws),
+        "summary_refreshed_at": lambda ws: d.summary_refreshed_at(),
+    }
+    for label, call in calls.items():
+        for ws in (None, 1):
+            best = min(_once(call, ws) for _ in range(3))
+            print(f"    {label + (' (one workspace)' if ws else ''):<42} {best * 1000:8.1f} ms")
+
+
+def _once(call, ws) -> float:
+    started = time.monotonic()
+    call(ws)
+    return time.monotonic() - started
 
 
 def overview_time_ws(client) -> float:

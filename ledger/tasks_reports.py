@@ -33,3 +33,14 @@ def daily_summary_refresh(days: int = 2) -> dict:
     start = today - timedelta(days=max(days, 1) - 1)
     rebuilt = summary_refresh(start=start, end=today, actor=Actor.system("daily_summary_refresh"))
     return {"start": start.isoformat(), "end": today.isoformat(), "days": rebuilt}
+
+
+@shared_task(name="ledger.tasks_reports.report_store")
+def report_store(name: str, user_id: int | None = None) -> dict:
+    """Run a report and store its result, for a person who asked for it from the admin."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    actor = Actor.staff(user) if user else Actor.system("report_store")
+    result = report_run_store(name=name, actor=actor)
+    return {"report_result": result.pk, "findings": result.findings}

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from .. import clock, reports
+from .. import clock, reports, tasks_reports
 from ..actors import Actor
 from ..exceptions import LedgerError
 from ..models import CreditAccount, ReportResult, Workspace
@@ -85,40 +85,54 @@ def reports_index(request):
 
 
 def report(request, name: str):
-    """Run a report now; ``?format=csv|json`` downloads every row, HTML shows the first ones."""
+    """Show a report. Heavy reports (``health == "stored"``) over every workspace show their
+    latest stored result; others, and any report for one workspace, run now.
+    ``?format=csv|json`` downloads every row, the page shows the first ones."""
     try:
         instance = reports.report_get(name)
     except KeyError:
         raise Http404(f"no report {name!r}") from None
     workspace = _workspace(request)
     fmt = request.GET.get("format", "html")
-    output = instance.run(workspace_id=workspace.pk if workspace else None,
-                          limit=None if fmt in ("csv", "json") else PAGE_ROWS)
-    if fmt in ("csv", "json"):
+    stored = None
+    if instance.health == "stored" and workspace is None:
+        stored = selectors.report_latest(name=name)
+        output = ReportOutput.from_dict(stored.result) if stored else None
+    else:
+        output = instance.run(workspace_id=workspace.pk if workspace else None,
+                              limit=None if fmt in ("csv", "json") else PAGE_ROWS)
+    if output is not None and fmt in ("csv", "json"):
         body = output.to_csv() if fmt == "csv" else output.to_json()
         response = HttpResponse(body, content_type="text/csv" if fmt == "csv" else "application/json")
         response["Content-Disposition"] = f'attachment; filename="{name}-{output.generated_at:%Y%m%d-%H%M}.{fmt}"'
         return response
-    return _render_output(request, output, workspace=workspace, live=True)
+    return _render_output(request, output, report=instance, workspace=workspace, stored=stored, live=stored is None)
 
 
 def result(request, pk: int):
     stored = get_object_or_404(ReportResult, pk=pk)
-    return _render_output(request, ReportOutput.from_dict(stored.result), stored=stored)
+    return _render_output(request, ReportOutput.from_dict(stored.result), stored=stored, live=False)
 
 
-def _render_output(request, output: ReportOutput, **extra):
+def _render_output(request, output: ReportOutput | None, **extra):
+    title = output.title if output else extra["report"].title
     return render(request, "admin/dashboards/report.html", _context(
-        request, output.title, output=output, rows=output.rows[:PAGE_ROWS], workspaces=selectors.workspaces_for_filter(),
+        request, title, output=output, rows=output.rows[:PAGE_ROWS] if output else [],
+        workspaces=selectors.workspaces_for_filter(),
         can_repair=request.user.has_perm("ledger.repair_accounts"), **extra,
     ))
 
 
 @require_POST
 def report_run(request, name: str):
-    """Run a report and store its result (as the daily job does), then show it."""
+    """Run a report and store its result (as the daily job does), then show it. A heavy
+    report (shown stored on Health) runs in the worker instead of this request."""
     if name not in reports.reports_all():
         raise Http404(f"no report {name!r}")
+    if reports.reports_all()[name].health == "stored":
+        tasks_reports.report_store.delay(name, request.user.pk)
+        messages.info(request, f"{name} is running in the background; its result will be listed here when done.")
+        return redirect("dashboards:reports")
     stored = report_run_store(name=name, actor=Actor.staff(request.user))
     messages.success(request, f"{stored.name}: {stored.findings} finding(s), stored as result #{stored.pk}.")
     return redirect("dashboards:result", pk=stored.pk)

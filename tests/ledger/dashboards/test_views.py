@@ -1,5 +1,6 @@
 """Dashboard pages: staff only, bounded query counts, the repair action and its permission."""
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.urls import reverse
@@ -9,6 +10,7 @@ from ledger import clock
 from ledger.models import AuditEvent, LedgerEntry, ReportResult
 from ledger.services.reports import report_run_store
 from ledger.services.summaries import daily_summary_refresh
+from ledger.tasks_reports import report_store
 
 from ...factories import StaffFactory
 from ..reporting import ACTOR, defences_off, ledger_build
@@ -135,16 +137,35 @@ def test_repair_without_reason_shows_the_error(operator_client):
 
 def test_report_page_downloads_csv_and_json(staff_client):
     ledger_build(workspaces=1, accounts_per_workspace=1)
-    csv = staff_client.get(reverse("dashboards:report", args=["consistency"]), {"format": "csv"})
+    csv = staff_client.get(reverse("dashboards:report", args=["consistency"]), {"format": "csv", "workspace": "ws-0"})
     assert csv["Content-Type"] == "text/csv" and csv.content.decode().startswith("check,account")
+    data = staff_client.get(reverse("dashboards:report", args=["expiry"]), {"format": "json"}).json()
+    assert data["name"] == "expiry" and data["rows"] == []
     page = staff_client.get(reverse("dashboards:report", args=["expiry"]))
     assert page.status_code == 200 and "Credits expiry" in page.content.decode()
     assert staff_client.get(reverse("dashboards:report", args=["nope"])).status_code == 404
 
 
-def test_run_and_store_from_the_reports_page(staff_client, staff):
-    response = staff_client.post(reverse("dashboards:report_run", args=["consistency"]))
+def test_heavy_report_over_all_workspaces_shows_the_latest_stored_result(staff_client):
+    url = reverse("dashboards:report", args=["consistency"])
+    assert "No stored result yet" in staff_client.get(url).content.decode()
+    stored = report_run_store(name="consistency", actor=ACTOR)
+    response = staff_client.get(url)
+    assert response.context["stored"] == stored and f"stored result #{stored.pk}" in response.content.decode()
+
+
+def test_running_a_heavy_report_is_queued_for_the_worker(staff_client, staff):
+    with mock.patch("ledger.tasks_reports.report_store.delay", side_effect=report_store) as delay:
+        response = staff_client.post(reverse("dashboards:report_run", args=["consistency"]))
+    delay.assert_called_once_with("consistency", staff.pk)
+    assert response["Location"] == reverse("dashboards:reports")
+    stored = ReportResult.objects.get()
+    assert (stored.actor, stored.created_by) == ("staff:support", staff)
+
+
+def test_a_light_report_runs_and_is_stored_at_once(staff_client, staff):
+    response = staff_client.post(reverse("dashboards:report_run", args=["expiry"]))
     stored = ReportResult.objects.get()
     assert response["Location"] == reverse("dashboards:result", args=[stored.pk])
-    assert (stored.actor, stored.created_by) == ("staff:support", staff)
-    assert "Ledger consistency" in staff_client.get(response["Location"]).content.decode()
+    assert (stored.name, stored.created_by) == ("expiry", staff)
+    assert "Credits expiry" in staff_client.get(response["Location"]).content.decode()
