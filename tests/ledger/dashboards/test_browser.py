@@ -98,5 +98,13 @@ def test_dashboards_render_charts_in_chromium(live_server):
         assert "FINDINGS" in page.inner_text("#health-consistency")
         assert "expire credits daily" in page.inner_text("#health-beat")
         page.screenshot(path=str(SHOTS / "health.png"), full_page=True)
+        page.click("#health-consistency a.button >> nth=0")
+        page.wait_for_selector("#repair")
+        assert "adjustment entry" not in page.inner_text("#repair") and "rebuild balance" in page.inner_text("#repair")
+        page.screenshot(path=str(SHOTS / "repair.png"), full_page=True)
+        page.fill("#reason", "balance edited by hand")
+        with page.expect_navigation():
+            page.click("#repair input[type=submit]")
+        assert "repaired: balance, total_earned changed" in page.inner_text("ul.messagelist")
         browser.close()
     assert outside == []
