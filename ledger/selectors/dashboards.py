@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Max, Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django_celery_beat.models import PeriodicTask
 
@@ -55,14 +55,15 @@ def accounts_top(*, workspace_id: int | None, order: str, limit: int = 10) -> li
     accounts = CreditAccount.objects.select_related("workspace", "customer", "api_key", "identity")
     if workspace_id is not None:
         accounts = accounts.filter(workspace_id=workspace_id)
-    return list(accounts.order_by(f"-{order}", "id")[:limit])
+    # No tie-breaker: ``ORDER BY x DESC, id`` would sort every account sharing a value
+    # (think 100 signup credits) instead of reading the first rows of the index.
+    return list(accounts.order_by(f"-{order}")[:limit])
 
 
 @dataclass(frozen=True)
 class ExpiringSoon:
     in_7_days: int
     in_30_days: int
-    accounts: int
     first: datetime | None
 
 
@@ -76,10 +77,9 @@ def expiring_soon(*, workspace_id: int | None, now: datetime | None = None) -> E
     sums = lots.aggregate(
         in_7=Coalesce(Sum("remaining", filter=Q(expires_at__lte=now + timedelta(days=7))), 0),
         in_30=Coalesce(Sum("remaining"), 0),
-        accounts=Count("account_id", distinct=True),
         first=Min("expires_at"),
     )
-    return ExpiringSoon(in_7_days=sums["in_7"], in_30_days=sums["in_30"], accounts=sums["accounts"], first=sums["first"])
+    return ExpiringSoon(in_7_days=sums["in_7"], in_30_days=sums["in_30"], first=sums["first"])
 
 
 def report_latest(*, name: str) -> ReportResult | None:
