@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
+    # Before admin/: the admin's catch-all would read "dashboards" as an app label.
+    path("admin/dashboards/", include("ledger.dashboards.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("ledger.api.urls")),
 ]

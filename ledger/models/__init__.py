@@ -7,6 +7,7 @@ from .grant_requests import GrantRequest, GrantRequestStatus
 from .grants import Grant, GrantKind
 from .parties import ApiKey, Customer, Identity, Workspace
 from .policies import PolicyChange, WorkspacePolicy
+from .reports import DailySummary, ReportResult
 from .usage import UsageStatus, UsageTask, UsageTier
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "AuditEvent",
     "CreditAccount",
     "Customer",
+    "DailySummary",
     "EntryType",
     "Grant",
     "GrantKind",
@@ -30,6 +32,7 @@ __all__ = [
     "RefillInterval",
     "UsageStatus",
     "UsageTask",
+    "ReportResult",
     "UsageTier",
     "Workspace",
     "WorkspacePolicy",

@@ -108,6 +108,10 @@ class CreditAccount(models.Model):
         indexes = [
             models.Index(fields=["workspace", "owner_kind"], name="ledger_acct_ws_kind_idx"),
             models.Index(fields=["-balance"], name="ledger_acct_balance_idx"),
+            # Dashboards (issue 6): top accounts by spend, and both rankings per workspace.
+            models.Index(fields=["-total_spent"], name="ledger_acct_spent_idx"),
+            models.Index(fields=["workspace", "-balance"], name="ledger_acct_ws_balance_idx"),
+            models.Index(fields=["workspace", "-total_spent"], name="ledger_acct_ws_spent_idx"),
         ]
         permissions = [
             ("grant_credits", "Can grant credits"),

@@ -9,7 +9,6 @@ from ledger import clock, tasks
 from ledger.models import EntryType, GrantKind, LedgerEntry
 from ledger.services.grants import grant_create
 from ledger.services.usage import task_create
-
 from tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db

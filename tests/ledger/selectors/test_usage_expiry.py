@@ -9,7 +9,6 @@ from ledger.models import GrantKind, UsageStatus, UsageTask
 from ledger.selectors.expiry import account_expiring_soon, expiring_soon_report
 from ledger.selectors.usage import tasks_undeducted, tasks_with_shortfall
 from ledger.services.grants import grant_create
-
 from tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db

@@ -12,10 +12,10 @@ from ledger.services.accounts import account_overdraft_set
 from ledger.services.debits import debit_create
 from ledger.services.expiry import grants_expire_due
 from ledger.services.grants import grant_create
+from tests.factories import AccountFactory
 
 from ..invariants import assert_account_consistent
 from .test_usage import run_in_threads
-from tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,10 @@ from ledger.models import CreditAccount, EntryType, Grant, GrantKind, LedgerEntr
 from ledger.services.accounts import account_overdraft_set
 from ledger.services.debits import debit_create
 from ledger.services.refills import account_refill, accounts_refill_due, refill_period_start
+from tests.factories import AccountFactory
 
 from ..invariants import assert_account_consistent
 from .test_usage import run_in_threads
-from tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db
 

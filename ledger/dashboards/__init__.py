@@ -1,0 +1,1 @@
+"""Internal dashboards in the admin: the credits overview and the health page."""

@@ -1,0 +1,98 @@
+"""The daily summary table behind the credits overview, rebuilt set-based from the entries."""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from datetime import timezone as dt_timezone
+
+from django.db import connection, transaction
+from django.db.models import Case, F, Sum, Value, When
+from django.db.models.functions import Coalesce
+
+from .. import clock
+from ..actors import Actor
+from ..exceptions import InvalidInput
+from ..models import AuditEvent, DailySummary, EntryType, LedgerEntry, Workspace
+from ..reports.sql import ACCOUNTS, ENTRIES, WORKSPACES, db_datetime, queryset_sql
+from ..totals import totals_aggregates
+
+SUMMARY = DailySummary._meta.db_table
+
+#: The longest range one call rebuilds (a backfill of more runs in several calls).
+MAX_DAYS = 3660
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=dt_timezone.utc)
+
+
+def _day_movements_sql(day: date) -> tuple[str, list]:
+    """Per workspace, what the entries of one UTC day moved (totals buckets of ledger.totals)."""
+    refill_in = Sum(Case(When(entry_type=EntryType.REFILL, amount__gt=0, then=F("amount")), default=Value(0)))
+    queryset = (
+        LedgerEntry.objects.filter(created_at__gte=_day_start(day), created_at__lt=_day_start(day + timedelta(days=1)))
+        .values(ws=F("account__workspace_id"))
+        .annotate(**totals_aggregates(), refilled=Coalesce(refill_in, Value(0)))
+        .order_by()
+    )
+    return queryset_sql(queryset)
+
+
+def _opening_sql(day: date) -> tuple[str, list]:
+    """Per workspace, the outstanding balance at the start of ``day``: the previous day's
+    summary row when there is one, else the sum of every earlier entry."""
+    previous = DailySummary.objects.filter(day=day - timedelta(days=1))
+    if previous.count() >= Workspace.objects.count():
+        return (
+            f"SELECT workspace_id AS ws, outstanding AS opening FROM {SUMMARY} WHERE day = %s",
+            [connection.ops.adapt_datefield_value(day - timedelta(days=1))],
+        )
+    return (
+        f"SELECT a.workspace_id AS ws, SUM(e.amount) AS opening FROM {ENTRIES} e "
+        f"JOIN {ACCOUNTS} a ON a.id = e.account_id WHERE e.created_at < %s GROUP BY a.workspace_id",
+        [db_datetime(_day_start(day))],
+    )
+
+
+def _day_upsert(day: date, refreshed_at: datetime) -> None:
+    movements_sql, movements_params = _day_movements_sql(day)
+    opening_sql, opening_params = _opening_sql(day)
+    sql = f"""
+        INSERT INTO {SUMMARY} (day, workspace_id, granted, spent, expired, refilled, outstanding, refreshed_at)
+        SELECT %s, w.id, COALESCE(m.total_earned, 0) - COALESCE(m.refilled, 0), COALESCE(m.total_spent, 0),
+               COALESCE(m.total_expired, 0), COALESCE(m.refilled, 0),
+               COALESCE(o.opening, 0) + COALESCE(m.balance, 0), %s
+          FROM {WORKSPACES} w
+          LEFT JOIN ({movements_sql}) m ON m.ws = w.id
+          LEFT JOIN ({opening_sql}) o ON o.ws = w.id
+         WHERE 1 = 1
+        ON CONFLICT (day, workspace_id) DO UPDATE SET
+            granted = excluded.granted, spent = excluded.spent, expired = excluded.expired,
+            refilled = excluded.refilled, outstanding = excluded.outstanding,
+            refreshed_at = excluded.refreshed_at"""
+    params = [
+        connection.ops.adapt_datefield_value(day), db_datetime(refreshed_at),
+        *movements_params, *opening_params,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+@transaction.atomic(durable=True)
+def daily_summary_refresh(*, start: date, end: date, actor: Actor) -> int:
+    """Rebuild the summary rows of every workspace for each UTC day from ``start`` to ``end``
+    (inclusive), in day order so each day opens where the previous one closed. Idempotent:
+    a second call writes the same figures. Returns the number of days rebuilt."""
+    if end < start:
+        raise InvalidInput("end", "must be on or after start")
+    days = (end - start).days + 1
+    if days > MAX_DAYS:
+        raise InvalidInput("start", f"a refresh covers at most {MAX_DAYS} days")
+    refreshed_at = clock.now()
+    for offset in range(days):
+        _day_upsert(start + timedelta(days=offset), refreshed_at)
+    AuditEvent.objects.create(
+        action="summary.refresh", actor=actor.label, actor_user_id=actor.user_id,
+        object_type="daily_summary", object_id=f"{start}..{end}",
+        details={"start": start.isoformat(), "end": end.isoformat(), "days": days},
+    )
+    return days
