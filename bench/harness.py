@@ -117,8 +117,12 @@ def _safe_name(name: str) -> None:
         raise ValueError(f"refusing database name {name!r}: bench databases are [a-z0-9_] and contain 'bench'")
 
 
+#: Benchmarks measure production mode: with DEBUG on, Django also records every query.
+PRODUCTION = {"DEBUG": "false"}
+
+
 def django_env(database_url_: str, settings: str = SETTINGS) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": database_url_, "DJANGO_SETTINGS_MODULE": settings}
+    return {**os.environ, **PRODUCTION, "DATABASE_URL": database_url_, "DJANGO_SETTINGS_MODULE": settings}
 
 
 def manage(database_url_: str, *args: str, settings: str = SETTINGS) -> None:
@@ -132,7 +136,7 @@ def manage(database_url_: str, *args: str, settings: str = SETTINGS) -> None:
 
 def django_init(database_url_: str, settings: str = SETTINGS) -> None:
     """Set Django up in this (child) process on the bench database."""
-    os.environ.update({"DATABASE_URL": database_url_, "DJANGO_SETTINGS_MODULE": settings})
+    os.environ.update({**PRODUCTION, "DATABASE_URL": database_url_, "DJANGO_SETTINGS_MODULE": settings})
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     import django
