@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from ..actors import Actor
@@ -50,10 +50,21 @@ def entry_replay(*, account: CreditAccount, key: str | None, fingerprint: str) -
     """
     if not key:
         return None
-    entry = LedgerEntry.objects.filter(account=account, idempotency_key=key).first()
-    if entry is not None and entry.request_hash != fingerprint:
+    # Every write asks this and almost every answer is "new key": one indexed lookup of
+    # two columns, without building an ORM query; the full entry only for a replay.
+    with connection.cursor() as cursor:
+        cursor.execute(_REPLAY_SQL, [account.pk, key])
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    if found[1] != fingerprint:
         raise IdempotencyConflict(key)
-    return entry
+    return LedgerEntry.objects.get(pk=found[0])
+
+
+_REPLAY_SQL = (
+    f"SELECT id, request_hash FROM {LedgerEntry._meta.db_table} WHERE account_id = %s AND idempotency_key = %s"
+)
 
 
 @dataclass(frozen=True)
@@ -109,7 +120,10 @@ def entry_append(
 
 def lots_spendable(*, account: CreditAccount, at: datetime):
     """Return the account's lots a debit may draw from, in consumption order: priority,
-    then earliest expiry (never-expiring last), then oldest."""
+    then earliest expiry (never-expiring last), then oldest.
+
+    :data:`_SPENDABLE_SQL` is the same query in SQL, for the hot path of every debit.
+    """
     return (
         Grant.objects.filter(
             account=account,
@@ -123,6 +137,15 @@ def lots_spendable(*, account: CreditAccount, at: datetime):
     )
 
 
+_SPENDABLE_SQL = f"""
+    SELECT * FROM {Grant._meta.db_table}
+     WHERE account_id = %s AND remaining > 0 AND voided_at IS NULL AND expired_at IS NULL
+       AND effective_from <= %s AND (expires_at IS NULL OR expires_at > %s)
+     ORDER BY priority, CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, id
+"""
+_LOT_REMAINING_SQL = f"UPDATE {Grant._meta.db_table} SET remaining = %s WHERE id = %s"
+
+
 def lots_draw(*, account: CreditAccount, amount: int, at: datetime) -> list[tuple[Grant | None, int]]:
     """Take ``amount`` from the spendable lots in order, the rest as debt within the
     overdraft limit. Updates lots and the in-memory account debt; returns the draws
@@ -131,7 +154,8 @@ def lots_draw(*, account: CreditAccount, amount: int, at: datetime) -> list[tupl
     draws: list[tuple[Grant | None, int]] = []
     left = amount
     spendable = 0
-    for lot in lots_spendable(account=account, at=at):
+    moment = connection.ops.adapt_datetimefield_value(at)
+    for lot in Grant.objects.raw(_SPENDABLE_SQL, [account.pk, moment, moment]):
         spendable += lot.remaining
         if left:
             take = min(left, lot.remaining)
@@ -149,7 +173,9 @@ def lots_draw(*, account: CreditAccount, amount: int, at: datetime) -> list[tupl
         )
     for lot, take in draws:
         lot.remaining -= take
-    Grant.objects.bulk_update([lot for lot, _ in draws], ["remaining"])
+    if draws:
+        with connection.cursor() as cursor:
+            cursor.executemany(_LOT_REMAINING_SQL, [(lot.remaining, lot.pk) for lot, _ in draws])
     if left:
         account.debt += left
         draws.append((None, left))
