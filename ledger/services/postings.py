@@ -14,6 +14,7 @@ from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from ..actors import Actor
 from ..exceptions import AccountNotFound, IdempotencyConflict, InsufficientCredits
@@ -28,13 +29,17 @@ def account_lock(*, account_id: object, workspace_id: int | None = None) -> Cred
         pk = int(account_id)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise AccountNotFound(account_id) from None
-    queryset = CreditAccount.objects.select_for_update()
+    if not 0 < pk < 2**63:  # beyond bigint: no such row (the ORM answered so too)
+        raise AccountNotFound(account_id)
+    # Every write starts here: one SQL statement, without building an ORM query.
+    sql, params = f"SELECT * FROM {CreditAccount._meta.db_table} WHERE id = %s", [pk]
     if workspace_id is not None:
-        queryset = queryset.filter(workspace_id=workspace_id)
-    try:
-        return queryset.get(pk=pk)
-    except CreditAccount.DoesNotExist:
-        raise AccountNotFound(account_id) from None
+        sql, params = f"{sql} AND workspace_id = %s", [pk, workspace_id]
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    for account in CreditAccount.objects.raw(sql, params):
+        return account
+    raise AccountNotFound(account_id)
 
 
 def request_hash(**params: object) -> str:
@@ -114,7 +119,14 @@ def entry_append(
     account.entry_seq = entry.seq
     account.balance = entry.balance_after
     setattr(account, field, getattr(account, field) + delta)
-    account.save(update_fields=["entry_seq", "balance", "debt", field, "updated_at"])
+    account.updated_at = timezone.now()  # as auto_now would
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {CreditAccount._meta.db_table} SET entry_seq = %s, balance = %s, debt = %s, {field} = %s,"
+            " updated_at = %s WHERE id = %s",
+            [account.entry_seq, account.balance, account.debt, getattr(account, field),
+             connection.ops.adapt_datetimefield_value(account.updated_at), account.pk],
+        )
     return entry
 
 

@@ -6,11 +6,12 @@ import pytest
 from django.db import connection
 
 from ledger import clock
-from ledger.exceptions import IdempotencyConflict, InsufficientCredits
+from ledger.exceptions import AccountNotFound, IdempotencyConflict, InsufficientCredits
 from ledger.models import Allocation, CreditAccount, EntryType, Grant, GrantKind, LedgerEntry
 from ledger.services.accounts import account_overdraft_set
 from ledger.services.debits import debit_create, refund_create
 from ledger.services.grants import grant_create, grant_void
+from ledger.services.postings import lots_spendable
 
 from ..helpers import nothing_written, snapshot
 
@@ -146,3 +147,19 @@ def test_concurrent_debits_never_overdraw_and_keep_the_chain(account, actor):
     assert list(LedgerEntry.objects.filter(account=account).order_by("seq").values_list("seq", flat=True)) == list(
         range(1, 17)
     )
+
+
+@pytest.mark.parametrize("account_id", [0, -1, 2**63, "x", None])
+def test_debit_on_an_impossible_account_id_is_not_found(account, actor, account_id):
+    with nothing_written(), pytest.raises(AccountNotFound):
+        debit_create(account_id=account_id, amount=1, actor=actor, idempotency_key="d")
+
+
+def test_debit_order_is_the_spendable_lots_order(account, actor):
+    now = clock.now()
+    for n, (priority, days) in enumerate([(50, None), (50, 3), (10, None), (50, 3), (90, 1), (10, 2)]):
+        expires = None if days is None else now + timedelta(days=days)
+        _lot(account, actor, 5, f"l{n}", priority=priority, expires_at=expires)
+    expected = [lot.pk for lot in lots_spendable(account=account, at=clock.now())]
+    result = debit_create(account_id=account.pk, amount=30, actor=actor, idempotency_key="all")
+    assert [lot_id for lot_id, _ in _drawn(result)] == expected
