@@ -20,6 +20,7 @@ from ..actors import Actor
 from ..exceptions import AccountNotFound, IdempotencyConflict, InsufficientCredits
 from ..models import Allocation, CreditAccount, Grant, LedgerEntry
 from ..totals import total_delta
+from .rows import row_insert, rows_fetch
 
 
 def account_lock(*, account_id: object, workspace_id: int | None = None) -> CreditAccount:
@@ -32,12 +33,12 @@ def account_lock(*, account_id: object, workspace_id: int | None = None) -> Cred
     if not 0 < pk < 2**63:  # beyond bigint: no such row (the ORM answered so too)
         raise AccountNotFound(account_id)
     # Every write starts here: one SQL statement, without building an ORM query.
-    sql, params = f"SELECT * FROM {CreditAccount._meta.db_table} WHERE id = %s", [pk]
+    sql, params = "SELECT {columns} FROM {table} WHERE id = %s", [pk]
     if workspace_id is not None:
         sql, params = f"{sql} AND workspace_id = %s", [pk, workspace_id]
     if connection.features.has_select_for_update:
         sql += " FOR UPDATE"
-    for account in CreditAccount.objects.raw(sql, params):
+    for account in rows_fetch(CreditAccount, sql, params):
         return account
     raise AccountNotFound(account_id)
 
@@ -99,7 +100,7 @@ def entry_append(
     equals its lots' remaining minus its debt. Saves the account.
     """
     field, delta = total_delta(entry_type, amount)
-    entry = LedgerEntry.objects.create(
+    entry = row_insert(LedgerEntry(
         account=account,
         seq=account.entry_seq + 1,
         entry_type=entry_type,
@@ -115,7 +116,7 @@ def entry_append(
         actor_user_id=posting.actor.user_id,
         idempotency_key=posting.idempotency_key,
         request_hash=posting.fingerprint,
-    )
+    ))
     account.entry_seq = entry.seq
     account.balance = entry.balance_after
     setattr(account, field, getattr(account, field) + delta)
@@ -149,8 +150,8 @@ def lots_spendable(*, account: CreditAccount, at: datetime):
     )
 
 
-_SPENDABLE_SQL = f"""
-    SELECT * FROM {Grant._meta.db_table}
+_SPENDABLE_SQL = """
+    SELECT {columns} FROM {table}
      WHERE account_id = %s AND remaining > 0 AND voided_at IS NULL AND expired_at IS NULL
        AND effective_from <= %s AND (expires_at IS NULL OR expires_at > %s)
      ORDER BY priority, CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, id
@@ -167,7 +168,7 @@ def lots_draw(*, account: CreditAccount, amount: int, at: datetime) -> list[tupl
     left = amount
     spendable = 0
     moment = connection.ops.adapt_datetimefield_value(at)
-    for lot in Grant.objects.raw(_SPENDABLE_SQL, [account.pk, moment, moment]):
+    for lot in rows_fetch(Grant, _SPENDABLE_SQL, [account.pk, moment, moment]):
         spendable += lot.remaining
         if left:
             take = min(left, lot.remaining)
@@ -196,9 +197,10 @@ def lots_draw(*, account: CreditAccount, amount: int, at: datetime) -> list[tupl
 
 def allocations_record(*, entry: LedgerEntry, draws: list[tuple[Grant | None, int]]) -> list[Allocation]:
     """Record which lots (or debt) an entry drew from."""
-    return Allocation.objects.bulk_create(
-        [Allocation(entry=entry, lot=lot, amount=take) for lot, take in draws]
-    )
+    allocations = [Allocation(entry=entry, lot=lot, amount=take) for lot, take in draws]
+    if len(allocations) == 1:  # the usual debit: one lot, one plain INSERT
+        return [row_insert(allocations[0])]
+    return Allocation.objects.bulk_create(allocations)
 
 
 def debt_settle(*, account: CreditAccount, lot: Grant) -> int:
