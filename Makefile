@@ -24,3 +24,14 @@ migrate: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var
+
+# Benchmarks (bench/run.py): bench-only packages (django-hordak) go into the same venv.
+BENCH_STAMP := $(VENV)/.bench-$(shell sha1sum bench/requirements.txt | cut -c1-12)
+BENCH_ARGS ?=
+
+$(BENCH_STAMP): $(STAMP) bench/requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	rm -f $(VENV)/.bench-* && touch $@
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -12,13 +12,15 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from ..actors import Actor
 from ..exceptions import AccountNotFound, IdempotencyConflict, InsufficientCredits, NotFound
 from ..models import Allocation, CreditAccount, Grant, LedgerEntry
 from ..totals import total_delta
+from .rows import row_insert, rows_fetch
 
 
 def account_lock(*, account_id: object, workspace_id: int | None = None) -> CreditAccount:
@@ -28,13 +30,17 @@ def account_lock(*, account_id: object, workspace_id: int | None = None) -> Cred
         pk = int(account_id)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise AccountNotFound(account_id) from None
-    queryset = CreditAccount.objects.select_for_update()
+    if not 0 < pk < 2**63:  # beyond bigint: no such row (the ORM answered so too)
+        raise AccountNotFound(account_id)
+    # Every write starts here: one SQL statement, without building an ORM query.
+    sql, params = "SELECT {columns} FROM {table} WHERE id = %s", [pk]
     if workspace_id is not None:
-        queryset = queryset.filter(workspace_id=workspace_id)
-    try:
-        return queryset.get(pk=pk)
-    except CreditAccount.DoesNotExist:
-        raise AccountNotFound(account_id) from None
+        sql, params = f"{sql} AND workspace_id = %s", [pk, workspace_id]
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    for account in rows_fetch(CreditAccount, sql, params):
+        return account
+    raise AccountNotFound(account_id)
 
 
 def request_hash(**params: object) -> str:
@@ -50,10 +56,21 @@ def entry_replay(*, account: CreditAccount, key: str | None, fingerprint: str) -
     """
     if not key:
         return None
-    entry = LedgerEntry.objects.filter(account=account, idempotency_key=key).first()
-    if entry is not None and entry.request_hash != fingerprint:
+    # Every write asks this and almost every answer is "new key": one indexed lookup of
+    # two columns, without building an ORM query; the full entry only for a replay.
+    with connection.cursor() as cursor:
+        cursor.execute(_REPLAY_SQL, [account.pk, key])
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    if found[1] != fingerprint:
         raise IdempotencyConflict(key)
-    return entry
+    return LedgerEntry.objects.get(pk=found[0])
+
+
+_REPLAY_SQL = (
+    f"SELECT id, request_hash FROM {LedgerEntry._meta.db_table} WHERE account_id = %s AND idempotency_key = %s"
+)
 
 
 @dataclass(frozen=True)
@@ -83,7 +100,7 @@ def entry_append(
     equals its lots' remaining minus its debt. Saves the account.
     """
     field, delta = total_delta(entry_type, amount)
-    entry = LedgerEntry.objects.create(
+    entry = row_insert(LedgerEntry(
         account=account,
         seq=account.entry_seq + 1,
         entry_type=entry_type,
@@ -99,17 +116,27 @@ def entry_append(
         actor_user_id=posting.actor.user_id,
         idempotency_key=posting.idempotency_key,
         request_hash=posting.fingerprint,
-    )
+    ))
     account.entry_seq = entry.seq
     account.balance = entry.balance_after
     setattr(account, field, getattr(account, field) + delta)
-    account.save(update_fields=["entry_seq", "balance", "debt", field, "updated_at"])
+    account.updated_at = timezone.now()  # as auto_now would
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {CreditAccount._meta.db_table} SET entry_seq = %s, balance = %s, debt = %s, {field} = %s,"
+            " updated_at = %s WHERE id = %s",
+            [account.entry_seq, account.balance, account.debt, getattr(account, field),
+             connection.ops.adapt_datetimefield_value(account.updated_at), account.pk],
+        )
     return entry
 
 
 def lots_spendable(*, account: CreditAccount, at: datetime):
     """Return the account's lots a debit may draw from, in consumption order: priority,
-    then earliest expiry (never-expiring last), then oldest."""
+    then earliest expiry (never-expiring last), then oldest.
+
+    :data:`_SPENDABLE_SQL` is the same query in SQL, for the hot path of every debit.
+    """
     return (
         Grant.objects.filter(
             account=account,
@@ -123,6 +150,15 @@ def lots_spendable(*, account: CreditAccount, at: datetime):
     )
 
 
+_SPENDABLE_SQL = """
+    SELECT {columns} FROM {table}
+     WHERE account_id = %s AND remaining > 0 AND voided_at IS NULL AND expired_at IS NULL
+       AND effective_from <= %s AND (expires_at IS NULL OR expires_at > %s)
+     ORDER BY priority, CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, id
+"""
+_LOT_REMAINING_SQL = f"UPDATE {Grant._meta.db_table} SET remaining = %s WHERE id = %s"
+
+
 def lots_draw(*, account: CreditAccount, amount: int, at: datetime) -> list[tuple[Grant | None, int]]:
     """Take ``amount`` from the spendable lots in order, the rest as debt within the
     overdraft limit. Updates lots and the in-memory account debt; returns the draws
@@ -131,7 +167,8 @@ def lots_draw(*, account: CreditAccount, amount: int, at: datetime) -> list[tupl
     draws: list[tuple[Grant | None, int]] = []
     left = amount
     spendable = 0
-    for lot in lots_spendable(account=account, at=at):
+    moment = connection.ops.adapt_datetimefield_value(at)
+    for lot in rows_fetch(Grant, _SPENDABLE_SQL, [account.pk, moment, moment]):
         spendable += lot.remaining
         if left:
             take = min(left, lot.remaining)
@@ -149,7 +186,9 @@ def lots_draw(*, account: CreditAccount, amount: int, at: datetime) -> list[tupl
         )
     for lot, take in draws:
         lot.remaining -= take
-    Grant.objects.bulk_update([lot for lot, _ in draws], ["remaining"])
+    if draws:
+        with connection.cursor() as cursor:
+            cursor.executemany(_LOT_REMAINING_SQL, [(lot.remaining, lot.pk) for lot, _ in draws])
     if left:
         account.debt += left
         draws.append((None, left))
@@ -158,9 +197,10 @@ def lots_draw(*, account: CreditAccount, amount: int, at: datetime) -> list[tupl
 
 def allocations_record(*, entry: LedgerEntry, draws: list[tuple[Grant | None, int]]) -> list[Allocation]:
     """Record which lots (or debt) an entry drew from."""
-    return Allocation.objects.bulk_create(
-        [Allocation(entry=entry, lot=lot, amount=take) for lot, take in draws]
-    )
+    allocations = [Allocation(entry=entry, lot=lot, amount=take) for lot, take in draws]
+    if len(allocations) == 1:  # the usual debit: one lot, one plain INSERT
+        return [row_insert(allocations[0])]
+    return Allocation.objects.bulk_create(allocations)
 
 
 def debt_settle(*, account: CreditAccount, lot: Grant) -> int:

@@ -4,11 +4,12 @@ from datetime import timedelta
 import pytest
 
 from ledger import clock
-from ledger.exceptions import IdempotencyConflict, InsufficientCredits, InvalidInput, InvalidState
+from ledger.exceptions import AccountNotFound, IdempotencyConflict, InsufficientCredits, InvalidInput, InvalidState
 from ledger.models import Allocation, EntryType, Grant, GrantKind
 from ledger.services.accounts import account_overdraft_set
 from ledger.services.debits import debit_create, refund_create
 from ledger.services.grants import grant_create, grant_void
+from ledger.services.postings import lots_spendable
 
 from ..helpers import nothing_written, snapshot
 
@@ -172,3 +173,29 @@ def test_refund_of_debt_part_reduces_debt(account, actor):
     refund_create(debit_entry_id=debit.pk, amount=15, actor=actor, idempotency_key="r", reason="x")
     account.refresh_from_db()
     assert (account.balance, account.debt) == (-0, 0)
+
+
+def test_debit_query_count_does_not_grow_with_lots(account, actor, django_assert_num_queries):
+    """Lock, idempotency lookup, lots, lot update, entry, account update, allocation: one
+    query each however many lots the account has (plus the test's savepoint and release)."""
+    for n in range(5):
+        grant(account, actor, 10, f"lot{n}", expires_at=None)
+    debit_create(account_id=account.pk, amount=1, actor=actor, idempotency_key="warm")
+    with django_assert_num_queries(9):
+        debit_create(account_id=account.pk, amount=2, actor=actor, idempotency_key="d")
+
+
+@pytest.mark.parametrize("account_id", [0, -1, 2**63, "x", None])
+def test_debit_on_an_impossible_account_id_is_not_found(account, actor, account_id):
+    with nothing_written(), pytest.raises(AccountNotFound):
+        debit_create(account_id=account_id, amount=1, actor=actor, idempotency_key="d")
+
+
+def test_debit_order_is_the_spendable_lots_order(account, actor):
+    now = clock.now()
+    for n, (priority, days) in enumerate([(50, None), (50, 3), (10, None), (50, 3), (90, 1), (10, 2)]):
+        expires = None if days is None else now + timedelta(days=days)
+        grant(account, actor, 5, f"l{n}", priority=priority, expires_at=expires)
+    expected = [lot.pk for lot in lots_spendable(account=account, at=clock.now())]
+    result = debit_create(account_id=account.pk, amount=30, actor=actor, idempotency_key="all")
+    assert [allocation.lot_id for allocation in result.allocations] == expected
