@@ -1,17 +1,16 @@
 """Adjustments, signup, policies and recalculation."""
 import pytest
 
-from ledger.exceptions import InsufficientCredits, InvalidInput, InvalidState
-from ledger.models import AuditEvent, CreditAccount, EntryType, GrantKind, OwnerKind, PolicyChange
+from ledger.exceptions import InsufficientCredits, InvalidInput
+from ledger.models import CreditAccount, EntryType, GrantKind, OwnerKind, PolicyChange
 from ledger.selectors.policies import policy_get
-from ledger.services.accounts import account_open, account_recalculate
+from ledger.services.accounts import account_open
 from ledger.services.adjustments import adjustment_create
 from ledger.services.customers import customer_signup
-from ledger.services.grants import grant_create
 from ledger.services.policies import policy_update
 from tests.factories import ApiKeyFactory
 
-from ..helpers import nothing_written, planted_fault
+from ..helpers import nothing_written
 
 pytestmark = pytest.mark.django_db
 
@@ -77,34 +76,3 @@ def test_policy_update_refuses_bad_input(workspace, actor, changes, field):
     with pytest.raises(InvalidInput) as error:
         policy_update(workspace_id=workspace.pk, changes=changes, reason="x", actor=actor)
     assert error.value.field == field and not PolicyChange.objects.exists()
-
-
-def test_recalculate_of_a_consistent_account_changes_nothing_but_is_audited(account, actor):
-    grant_create(account_id=account.pk, amount=10, kind=GrantKind.PURCHASE, actor=actor, idempotency_key="g")
-    result = account_recalculate(account_id=account.pk, actor=actor, reason="support ticket 42")
-    assert not result.changed and result.after["balance"] == 10
-    assert AuditEvent.objects.get().action == "account.recalculate"
-
-
-def test_recalculate_repairs_stored_totals_from_entries(account, actor, settings):
-    from django.db import connection
-
-    grant_create(account_id=account.pk, amount=10, kind=GrantKind.PURCHASE, actor=actor, idempotency_key="g")
-    # Plant a fault the check constraints allow (totals shifted between buckets).
-    with planted_fault():
-        CreditAccount.objects.filter(pk=account.pk).update(total_earned=12, total_spent=2)
-    result = account_recalculate(account_id=account.pk, actor=actor, reason="repair")
-    account.refresh_from_db()
-    assert result.changed and (account.total_earned, account.total_spent) == (10, 0)
-    assert AuditEvent.objects.get().details["before"]["total_earned"] == 12
-    assert connection.vendor in {"sqlite", "postgresql", "mysql"}
-
-
-def test_recalculate_refuses_when_lots_disagree_with_entries(account, actor):
-    from ledger.models import Grant
-
-    lot = grant_create(account_id=account.pk, amount=10, kind=GrantKind.PURCHASE, actor=actor, idempotency_key="g").grant
-    with planted_fault():
-        Grant.objects.filter(pk=lot.pk).update(remaining=7)
-    with pytest.raises(InvalidState, match="lots hold 7"):
-        account_recalculate(account_id=account.pk, actor=actor, reason="repair")
