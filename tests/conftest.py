@@ -35,3 +35,18 @@ def account(db, workspace):
 @pytest.fixture
 def staff_actor(db):
     return Actor.staff(StaffFactory())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stray_connections_closed(django_db_setup, django_db_blocker):
+    """Before the test database is dropped, end sessions that threads or child processes
+    (workers, killed migration runs) may still hold on it, so teardown never fails and the
+    next run starts clean."""
+    yield
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
