@@ -87,3 +87,14 @@ class NotAllowed(LedgerError):
     """The actor may not do this (e.g. approving their own grant request)."""
 
     code = "not_allowed"
+
+
+class TaskConflict(IdempotencyConflict):
+    """A usage task was already created (same external id) or completed with other
+    parameters; ``field`` names the one that differs."""
+
+    code = "task_conflict"
+
+    def __init__(self, message: str, *, field: str, key: str) -> None:
+        LedgerError.__init__(self, message, field=field)
+        self.key = key

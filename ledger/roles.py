@@ -14,7 +14,7 @@ from __future__ import annotations
 SUPPORT = "Support"
 OPERATIONS = "Operations"
 
-#: Custom permissions declared on CreditAccount.Meta.permissions.
+#: Custom ledger permissions (CreditAccount.Meta.permissions, UsageTask.Meta.permissions).
 LEDGER_ACTIONS = (
     "grant_credits",
     "adjust_credits",
@@ -22,6 +22,7 @@ LEDGER_ACTIONS = (
     "refund_credits",
     "approve_grant_requests",
     "repair_accounts",
+    "charge_usage",  # declared on UsageTask: charge a task now, release a hold (admin actions)
 )
 
 #: Permissions of other apps that Operations gets once they exist.

@@ -17,6 +17,7 @@ from .. import exceptions as ledger
 #: HTTP status of each ledger refusal; the most specific class wins.
 LEDGER_STATUS = (
     (ledger.InsufficientCredits, status.HTTP_402_PAYMENT_REQUIRED),
+    (ledger.TaskConflict, status.HTTP_409_CONFLICT),  # the task's state, not a reused key
     (ledger.IdempotencyConflict, status.HTTP_422_UNPROCESSABLE_ENTITY),
     (ledger.AccountNotFound, status.HTTP_404_NOT_FOUND),
     (ledger.NotFound, status.HTTP_404_NOT_FOUND),

@@ -7,9 +7,9 @@ from __future__ import annotations
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample as Example
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 
-from ..models import EntryType
+from ..models import EntryType, UsageStatus
 from . import serializers as s
 
 
@@ -118,9 +118,8 @@ account_entries = extend_schema(
         OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="Exclusive."),
     ],
     responses={
-        200: OpenApiResponse(s.EntryOut(many=True), examples=[Example("page", response_only=True, value={
-            "next": "https://credits.example/api/v1/accounts/17/entries/?cursor=cD05ODE%3D", "previous": None,
-            "results": [ENTRY]})]),
+        # One item: drf-spectacular wraps it in the page shape (next, previous, results).
+        200: OpenApiResponse(s.EntryOut(many=True), examples=[Example("page", response_only=True, value=ENTRY)]),
         **COMMON, **NOT_FOUND,
         400: err(400, "invalid", "type.0: \"bonus\" is not a valid choice.", {"type.0": ["\"bonus\" is not a valid choice."]}),
     },
@@ -190,4 +189,143 @@ customer_signup = extend_schema(
                               "account": ACCOUNT}, 200, "Already signed up: nothing granted."),
         **{k: v for k, v in WRITE.items() if k != 404},
     },
+)
+
+
+TASK_ID = OpenApiParameter("task_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Id of a task of this account.")
+TASK = {
+    "id": 4410, "account_id": 17, "external_id": "job-42", "tier": "pro", "status": "pending", "created_at": TIME,
+    "completed_at": None, "estimated_duration_seconds": "10.000", "duration_seconds": None,
+    "credits_calculated": None, "credits_deducted": False, "shortfall": 0, "charge_entry_id": None,
+    "hold": {"amount": 140, "active": True, "expires_at": "2026-11-22T10:30:00Z", "released_at": None},
+    "failure_reason": "",
+}
+TASK_DONE = {
+    **TASK, "status": "succeeded", "completed_at": "2026-11-22T09:30:12Z", "duration_seconds": "8.500",
+    "credits_calculated": 119, "credits_deducted": True, "charge_entry_id": 985,
+    "hold": {**TASK["hold"], "active": False, "released_at": "2026-11-22T09:30:12Z"},
+}
+TASK_NOT_FOUND = {404: err(404, "not_found", "task 4411 does not exist", {"task": ["task 4411 does not exist"]})}
+TASK_FAILED = err(409, "invalid_state", "task 4410 failed; a failed task is never charged",
+                  {"task": ["task 4410 failed; a failed task is never charged"]})
+
+tasks = extend_schema_view(
+    get=extend_schema(
+        summary="The account's usage tasks, newest first (cursor pagination)", tags=["tasks"],
+        operation_id="accounts_tasks_list",
+        parameters=[ACCOUNT_ID, OpenApiParameter(
+            "status", OpenApiTypes.STR, many=True, explode=True, enum=UsageStatus.values,
+            description="Only tasks in these statuses (repeat the parameter for several).")],
+        responses={
+            200: OpenApiResponse(s.TaskOut(many=True), examples=[Example("page", response_only=True, value=TASK_DONE)]),
+            **COMMON, **NOT_FOUND,
+            400: err(400, "invalid", "status.0: \"done\" is not a valid choice.", {"status.0": ["\"done\" is not a valid choice."]}),
+        },
+    ),
+    post=extend_schema(
+        summary="Accept a usage task after a soft balance check; optionally hold an estimate", tags=["tasks"],
+        parameters=[ACCOUNT_ID, IDEMPOTENCY_KEY], request=s.TaskCreateIn,
+        examples=[request("with a hold", {"tier": "pro", "external_id": "job-42", "estimated_duration_seconds": 10}),
+                  request("soft check only", {"tier": "standard"})],
+        responses={
+            201: ok(s.TaskOut, TASK, 201, "New task; 200 with the first task when its external_id was already used."),
+            200: ok(s.TaskOut, TASK, 200, "A task with this external_id exists: it is returned, nothing is written."),
+            **WRITE,
+            402: err(402, "insufficient_credits",
+                     "account 17 has insufficient credits: balance 0, available 0, asked 1",
+                     {"amount": ["account 17 has insufficient credits: balance 0, available 0, asked 1"]},
+                     serializer=s.InsufficientOut, balance=0, available=0, amount=1),
+            409: err(409, "task_conflict",
+                     "task 4410 was already created with external id 'job-42' and other parameters (account, tier or estimate)",
+                     {"external_id": ["task 4410 was already created with external id 'job-42' and other parameters "
+                                      "(account, tier or estimate)"]}),
+        },
+    ),
+)
+
+task_get = extend_schema(
+    summary="A task: status, duration, price, charged or not, shortfall, hold", tags=["tasks"],
+    parameters=[ACCOUNT_ID, TASK_ID],
+    responses={200: ok(s.TaskOut, TASK_DONE), **COMMON, **TASK_NOT_FOUND},
+)
+
+task_complete = extend_schema(
+    summary="Complete a task: its actual duration is priced and charged exactly once", tags=["tasks"],
+    parameters=[ACCOUNT_ID, TASK_ID, IDEMPOTENCY_KEY], request=s.TaskCompleteIn,
+    examples=[request("8.5 s", {"duration_seconds": "8.5"})],
+    responses={
+        200: ok(s.TaskOut, TASK_DONE, 200, "Charged; delivered again, the same task and no second charge."),
+        **WRITE, **TASK_NOT_FOUND,
+        409: OpenApiResponse(s.ErrorOut, description="The task failed, or already completed with another duration.",
+                             examples=[
+            Example("failed", value=error("invalid_state", "task 4410 failed; a failed task is never charged",
+                                          {"task": ["task 4410 failed; a failed task is never charged"]}),
+                    response_only=True, status_codes=["409"]),
+            Example("other duration", response_only=True, status_codes=["409"], value=error(
+                "task_conflict", "task 4410 already completed with 8.500 s; a completion with 9.000 s is refused",
+                {"duration_seconds": ["task 4410 already completed with 8.500 s; a completion with 9.000 s is refused"]})),
+        ]),
+    },
+)
+
+task_fail = extend_schema(
+    summary="Fail a task: it is never charged and its hold is released", tags=["tasks"],
+    parameters=[ACCOUNT_ID, TASK_ID, IDEMPOTENCY_KEY], request=s.TaskFailIn,
+    examples=[request("crash", {"reason": "renderer crashed"})],
+    responses={
+        200: ok(s.TaskOut, {**TASK, "status": "failed", "completed_at": "2026-11-22T09:30:05Z",
+                            "failure_reason": "renderer crashed",
+                            "hold": {**TASK["hold"], "active": False, "released_at": "2026-11-22T09:30:05Z"}}),
+        **WRITE, **TASK_NOT_FOUND,
+        409: err(409, "invalid_state", "task 4410 already succeeded", {"task": ["task 4410 already succeeded"]}),
+    },
+)
+
+REWARD_GRANT = {**GRANT, "id": 320, "kind": "daily_signin", "amount": 10, "remaining": 10, "source": "reward:daily_signin",
+                "source_id": "2026-11-22", "reason": ""}
+REWARD_ENTRY = {**ENTRY, "id": 1002, "type": "grant", "amount": 10, "balance_before": 380, "balance_after": 390,
+                "grant_id": 320, "source": "reward:daily_signin", "source_id": "2026-11-22",
+                "description": "Daily sign-in reward 2026-11-22", "idempotency_key": "reward:daily_signin:2026-11-22"}
+NOT_A_USER = {409: err(409, "invalid_state", "account 18 is not a product user's account; rewards go to product users",
+                       {"account": ["account 18 is not a product user's account; rewards go to product users"]})}
+
+
+def reward(summary: str, serializer, examples: list, granted: dict, nothing: dict) -> object:
+    return extend_schema(
+        summary=summary, tags=["rewards"], parameters=[ACCOUNT_ID, IDEMPOTENCY_KEY], request=serializer,
+        examples=examples,
+        responses={
+            201: ok(s.RewardOut, granted, 201, "Granted: the new lot and its entry."),
+            200: ok(s.RewardOut, nothing, 200, "Nothing granted; `reason` says why (already rewarded, cap, policy 0)."),
+            **WRITE, **NOT_A_USER,
+        },
+    )
+
+
+reward_sign_in = reward(
+    # No fields, but documented as an (empty) JSON object so clients send ``{}``.
+    "Daily sign-in reward: once per day in the workspace's time zone", OpenApiTypes.OBJECT, [request("sign-in", {})],
+    {"granted": True, "replayed": False, "reason": "", "grant": REWARD_GRANT, "entry": REWARD_ENTRY},
+    {"granted": False, "replayed": True, "reason": "already rewarded", "grant": REWARD_GRANT, "entry": REWARD_ENTRY},
+)
+
+reward_invite = reward(
+    "Invite reward: once per invited product user, to the first inviter", s.InviteIn,
+    [request("invite", {"invited_external_id": "user-9001"})],
+    {"granted": True, "replayed": False, "reason": "",
+     "grant": {**REWARD_GRANT, "kind": "invite", "amount": 100, "remaining": 100, "source": "reward:invite", "source_id": "77"},
+     "entry": {**REWARD_ENTRY, "amount": 100, "balance_after": 480, "source": "reward:invite", "source_id": "77",
+               "description": "Invite reward for inviting user-9001", "idempotency_key": "reward:invite:77"}},
+    {"granted": False, "replayed": False, "reason": "another inviter was already rewarded for this user",
+     "grant": None, "entry": None},
+)
+
+reward_share = reward(
+    "Share reward: once per shared object, up to the daily cap", s.ShareIn,
+    [request("share", {"object_id": "video-311"})],
+    {"granted": True, "replayed": False, "reason": "",
+     "grant": {**REWARD_GRANT, "kind": "share", "source": "reward:share", "source_id": "video-311"},
+     "entry": {**REWARD_ENTRY, "source": "reward:share", "source_id": "video-311",
+               "description": "Share reward for video-311", "idempotency_key": "reward:share:video-311"}},
+    {"granted": False, "replayed": False, "reason": "daily share cap reached", "grant": None, "entry": None},
 )

@@ -3,12 +3,13 @@ and types, the services decide."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from rest_framework import serializers
 
 from ..amounts import MAX_AMOUNT, amount_parse
 from ..exceptions import InvalidAmount
-from ..models import EntryType, GrantKind, OwnerKind
+from ..models import EntryType, GrantKind, OwnerKind, UsageStatus, UsageTier
 
 #: Grant kinds an API client may create directly. Rewards and signup credits have their own
 #: services (with caps and once-only rules); refund lots are made by refunds.
@@ -40,6 +41,15 @@ class BoundedDateTimeField(serializers.DateTimeField):
     def _in_range(value: datetime) -> None:
         if not EARLIEST <= value < LATEST:
             raise serializers.ValidationError("must be between 1970 and 9000")
+
+
+class SecondsField(serializers.DecimalField):
+    """A duration in seconds, 0 or more, to the millisecond: a JSON number or a string
+    (``5``, ``5.25``, ``"5.250"``); rendered as an exact decimal string."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_digits=11, decimal_places=3, min_value=Decimal(0),
+                         max_value=Decimal("99999999.999"), **kwargs)
 
 
 def text(max_length: int, **kwargs) -> serializers.CharField:
@@ -97,6 +107,42 @@ class RefundCreateIn(ReasonIn):
 class CustomerSignupIn(serializers.Serializer):
     external_id = serializers.CharField(max_length=128, help_text="Your id for this user.")
     email = serializers.EmailField(max_length=254)
+
+
+class TaskCreateIn(serializers.Serializer):
+    tier = serializers.ChoiceField(choices=UsageTier.choices, default=UsageTier.STANDARD)
+    external_id = serializers.CharField(
+        max_length=200, required=False, allow_null=True, default=None,
+        help_text="Your id for the task: creating it again with the same id returns the first task.",
+    )
+    estimated_duration_seconds = SecondsField(
+        required=False, allow_null=True, default=None,
+        help_text="Holds the estimate's price now; completion captures the actual price and releases the rest.",
+    )
+
+
+class TaskCompleteIn(serializers.Serializer):
+    duration_seconds = SecondsField(help_text="The task's actual duration; its price is charged once.")
+
+
+class TaskFailIn(serializers.Serializer):
+    reason = text(1000)
+
+
+class TasksQuery(serializers.Serializer):
+    status = serializers.ListField(child=serializers.ChoiceField(choices=UsageStatus.choices), required=False)
+
+
+class InviteIn(serializers.Serializer):
+    invited_external_id = serializers.CharField(max_length=128, help_text="Your id of the user who was invited.")
+
+
+class ShareIn(serializers.Serializer):
+    object_id = serializers.CharField(max_length=180, help_text="Your id of what was shared; rewarded once per object.")
+
+
+class SignInIn(serializers.Serializer):
+    """No fields: the reward is for today, in the workspace's time zone."""
 
 
 # Responses -----------------------------------------------------------------
@@ -230,3 +276,36 @@ class InsufficientDetailOut(ErrorDetailOut):
 
 class InsufficientOut(serializers.Serializer):
     error = InsufficientDetailOut()
+
+
+class HoldOut(serializers.Serializer):
+    amount = serializers.IntegerField(source="hold_amount", help_text="Credits held at creation (0: no hold).")
+    active = serializers.BooleanField(source="hold_active")
+    expires_at = serializers.DateTimeField(source="hold_expires_at", allow_null=True)
+    released_at = serializers.DateTimeField(source="hold_released_at", allow_null=True)
+
+
+class TaskOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    account_id = serializers.IntegerField()
+    external_id = serializers.CharField(allow_null=True)
+    tier = serializers.ChoiceField(choices=UsageTier.choices)
+    status = serializers.ChoiceField(choices=UsageStatus.choices)
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    estimated_duration_seconds = SecondsField(allow_null=True)
+    duration_seconds = SecondsField(source="output_duration_seconds", allow_null=True)
+    credits_calculated = serializers.IntegerField(allow_null=True, help_text="The price of the actual duration.")
+    credits_deducted = serializers.BooleanField(help_text="true once the task was charged (exactly once).")
+    shortfall = serializers.IntegerField(help_text="Credits of the price the account could not cover.")
+    charge_entry_id = serializers.IntegerField(allow_null=True)
+    hold = HoldOut(source="*")
+    failure_reason = serializers.CharField()
+
+
+class RewardOut(serializers.Serializer):
+    granted = serializers.BooleanField(help_text="false: nothing was granted now; `reason` says why.")
+    replayed = serializers.BooleanField(help_text="true: this reward was already given; `grant` is that one.")
+    reason = serializers.CharField(help_text="Why nothing was granted; empty when granted.")
+    grant = GrantOut(allow_null=True)
+    entry = EntryOut(allow_null=True)

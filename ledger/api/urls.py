@@ -1,8 +1,4 @@
-"""Routes of the REST API (mounted at /api/ by creditsite/urls.py).
-
-Task endpoints (usage: create, complete, fail) and reward endpoints (sign-in, invite,
-share) go in the marked places below; see docs/api.md, "Adding an endpoint".
-"""
+"""Routes of the REST API (mounted at /api/ by creditsite/urls.py); see docs/api.md."""
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -19,8 +15,14 @@ urlpatterns = [
     path("v1/accounts/<int:account_id>/debits/", views.DebitCreateView.as_view(), name="debit-create"),
     path("v1/accounts/<int:account_id>/debits/<int:entry_id>/refund/", views.RefundCreateView.as_view(), name="refund-create"),
     path("v1/customers/", views.CustomerSignupView.as_view(), name="customer-signup"),
-    # Rewards: accounts/<int:account_id>/rewards/{sign-in,invite,share}/ (ledger.services.rewards).
-    # Tasks: accounts/<int:account_id>/tasks/, tasks/<int:task_id>/{complete,fail}/ (ledger.services.usage).
+    path("v1/accounts/<int:account_id>/tasks/", views.TasksView.as_view(), name="tasks"),
+    path("v1/accounts/<int:account_id>/tasks/<int:task_id>/", views.TaskView.as_view(), name="task"),
+    path("v1/accounts/<int:account_id>/tasks/<int:task_id>/complete/", views.TaskCompleteView.as_view(),
+         name="task-complete"),
+    path("v1/accounts/<int:account_id>/tasks/<int:task_id>/fail/", views.TaskFailView.as_view(), name="task-fail"),
+    path("v1/accounts/<int:account_id>/rewards/sign-in/", views.RewardSignInView.as_view(), name="reward-sign-in"),
+    path("v1/accounts/<int:account_id>/rewards/invite/", views.RewardInviteView.as_view(), name="reward-invite"),
+    path("v1/accounts/<int:account_id>/rewards/share/", views.RewardShareView.as_view(), name="reward-share"),
     path("schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", authentication_classes=[], permission_classes=[]), name="docs"),
     re_path(r"^", views.not_found, name="not-found"),  # JSON 404 for any other /api/ path

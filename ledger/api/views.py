@@ -16,7 +16,8 @@ from rest_framework.views import APIView
 from ..actors import Actor
 from ..models import Ability
 from ..selectors import accounts as account_selectors
-from ..services import customers, debits, grants
+from ..selectors import usage as usage_selectors
+from ..services import customers, debits, grants, rewards, usage
 from . import schema
 from . import serializers as s
 from .errors import error_body
@@ -42,14 +43,15 @@ class WorkspaceView(APIView):
         return serializer.validated_data
 
 
-def created(result, out_class) -> Response:
-    """201 for a new write, 200 when the ledger replayed an earlier one."""
+def created(result, out_class, instance=None) -> Response:
+    """201 for a new write, 200 when the ledger replayed an earlier one (``instance``: what
+    to render, when not the result itself)."""
     code = status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
-    return Response(out_class(result).data, status=code)
+    return Response(out_class(result if instance is None else instance).data, status=code)
 
 
 class EntriesPagination(CursorPagination):
-    """Keyset pagination by id, newest first: stable while entries are appended."""
+    """Keyset pagination by id, newest first: stable while rows are appended."""
 
     ordering = "-id"
     page_size = 50
@@ -107,9 +109,7 @@ class AccountEntriesView(WorkspaceView):
             types=query.get("type"), created_after=query.get("created_after"),
             created_before=query.get("created_before"),
         )
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(entries, request, view=self)
-        return paginator.get_paginated_response(s.EntryOut(page, many=True).data)
+        return paginated(self, entries, s.EntryOut)
 
 
 @schema.grant_create
@@ -189,6 +189,117 @@ class CustomerSignupView(WorkspaceView):
         signup = customers.customer_signup(workspace_id=self.workspace_id, actor=self.actor, **data)
         code = status.HTTP_201_CREATED if signup.created else status.HTTP_200_OK
         return Response(s.SignupOut(signup).data, status=code)
+
+
+def paginated(view, queryset, out_class) -> Response:
+    paginator = EntriesPagination()
+    page = paginator.paginate_queryset(queryset, view.request, view=view)
+    return paginator.get_paginated_response(out_class(page, many=True).data)
+
+
+@schema.tasks
+class TasksView(WorkspaceView):
+    """GET: the account's usage tasks, newest first, keyset-paginated, filtered by status.
+    POST: accept a task after a soft balance check; with an estimate, hold its price."""
+
+    abilities = {"GET": Ability.READ, "POST": Ability.COMPLETE_TASKS}
+    pagination_class = EntriesPagination
+
+    def get(self, request, account_id: int):
+        query = self.parse(s.TasksQuery, {"status": request.query_params.getlist("status")})
+        tasks = usage_selectors.tasks_list(account_id=account_id, workspace_id=self.workspace_id,
+                                           statuses=query.get("status"))
+        return paginated(self, tasks, s.TaskOut)
+
+    @idempotent
+    def post(self, request, account_id: int):
+        data = self.parse(s.TaskCreateIn, request.data)
+        result = usage.task_create(account_id=account_id, workspace_id=self.workspace_id, actor=self.actor, **data)
+        return created(result, s.TaskOut, result.task)
+
+
+@schema.task_get
+class TaskView(WorkspaceView):
+    """A task: its status, duration, price, whether it was charged, its shortfall and hold."""
+
+    abilities = {"GET": Ability.READ}
+
+    def get(self, request, account_id: int, task_id: int):
+        task = usage_selectors.task_get(task_id=task_id, account_id=account_id, workspace_id=self.workspace_id)
+        return Response(s.TaskOut(task).data)
+
+
+@schema.task_complete
+class TaskCompleteView(WorkspaceView):
+    """The completion callback: price the actual duration and charge it exactly once."""
+
+    abilities = {"POST": Ability.COMPLETE_TASKS}
+
+    @idempotent
+    def post(self, request, account_id: int, task_id: int):
+        data = self.parse(s.TaskCompleteIn, request.data)
+        result = usage.task_complete(task_id=task_id, account_id=account_id, workspace_id=self.workspace_id,
+                                     actor=self.actor, **data)
+        return Response(s.TaskOut(result.task).data)
+
+
+@schema.task_fail
+class TaskFailView(WorkspaceView):
+    """Mark a task failed and release its hold: a failed task is never charged."""
+
+    abilities = {"POST": Ability.COMPLETE_TASKS}
+
+    @idempotent
+    def post(self, request, account_id: int, task_id: int):
+        data = self.parse(s.TaskFailIn, request.data)
+        result = usage.task_fail(task_id=task_id, account_id=account_id, workspace_id=self.workspace_id,
+                                 actor=self.actor, **data)
+        return Response(s.TaskOut(result.task).data)
+
+
+def rewarded(result) -> Response:
+    """201 with the grant when credits were granted; 200 saying why when nothing was."""
+    code = status.HTTP_201_CREATED if result.granted else status.HTTP_200_OK
+    return Response(s.RewardOut(result).data, status=code)
+
+
+@schema.reward_sign_in
+class RewardSignInView(WorkspaceView):
+    """Reward the account's product user for signing in, once per day in the workspace's time zone."""
+
+    abilities = {"POST": Ability.GRANT}
+
+    @idempotent
+    def post(self, request, account_id: int):
+        self.parse(s.SignInIn, request.data)
+        return rewarded(rewards.reward_daily_signin(account_id=account_id, workspace_id=self.workspace_id,
+                                                    actor=self.actor))
+
+
+@schema.reward_invite
+class RewardInviteView(WorkspaceView):
+    """Reward the account's product user for inviting another, once per invited user."""
+
+    abilities = {"POST": Ability.GRANT}
+
+    @idempotent
+    def post(self, request, account_id: int):
+        data = self.parse(s.InviteIn, request.data)
+        return rewarded(rewards.reward_invite(account_id=account_id, workspace_id=self.workspace_id,
+                                              actor=self.actor, **data))
+
+
+@schema.reward_share
+class RewardShareView(WorkspaceView):
+    """Reward the account's product user for sharing an object, once per object, up to the daily cap."""
+
+    abilities = {"POST": Ability.GRANT}
+
+    @idempotent
+    def post(self, request, account_id: int):
+        data = self.parse(s.ShareIn, request.data)
+        return rewarded(rewards.reward_share(account_id=account_id, workspace_id=self.workspace_id,
+                                             actor=self.actor, **data))
 
 
 @csrf_exempt  # like the API views: token-authenticated, no cookies

@@ -96,6 +96,11 @@ class UsageTask(models.Model):
                 name="ledger_usage_hold_due_idx",
             ),
             models.Index(fields=["account", "-created_at"], name="ledger_usage_account_idx"),
+            # The API's task list of an account, newest first by id (keyset pagination).
+            models.Index(fields=["account", "-id"], name="ledger_usage_account_id_idx"),
+        ]
+        permissions = [
+            ("charge_usage", "Can charge usage tasks and release their holds"),
         ]
 
     def __str__(self) -> str:

@@ -5,7 +5,9 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
+from ..exceptions import NotFound
 from ..models import UsageStatus, UsageTask
+from .accounts import account_get
 
 
 def tasks_undeducted(
@@ -28,3 +30,22 @@ def tasks_with_shortfall(*, workspace_id: int | None = None) -> QuerySet[UsageTa
     if workspace_id is not None:
         queryset = queryset.filter(workspace_id=workspace_id)
     return queryset.order_by("-shortfall", "id")
+
+
+def task_get(*, task_id: int, account_id: int, workspace_id: int) -> UsageTask:
+    """Return the account's task (one query); a task of another account or workspace is
+    NotFound, exactly like a missing one."""
+    task = UsageTask.objects.filter(pk=task_id, account_id=account_id, workspace_id=workspace_id).first()
+    if task is None:
+        raise NotFound(f"task {task_id!r} does not exist", field="task")
+    return task
+
+
+def tasks_list(*, account_id: int, workspace_id: int, statuses: list[str] | None = None) -> QuerySet[UsageTask]:
+    """Return the account's tasks, newest first, optionally only those in ``statuses``.
+    Checks the account exists in the workspace (one query); keyset-paginated by id."""
+    account_get(account_id=account_id, workspace_id=workspace_id)
+    tasks = UsageTask.objects.filter(account_id=account_id).order_by("-id")
+    if statuses:
+        tasks = tasks.filter(status__in=statuses)
+    return tasks

@@ -18,6 +18,7 @@ from .debits import RefundResult, refund_create
 from .grant_requests import GrantRequestResult, grant_limit_applies, grant_request_create
 from .grants import EXPIRY_FROM_POLICY, GrantResult, VoidResult, grant_create, grant_void
 from .policies import policy_update
+from .usage import UsageResult, hold_release, task_charge
 
 
 def _audit(*, action: str, actor: Actor, object_type: str, object_id: object, reason: str, details: dict) -> None:
@@ -133,3 +134,38 @@ def staff_policy_update(*, workspace_id: int, changes: dict, reason: str, actor:
         _audit(action="policy.update", actor=actor, object_type="workspace", object_id=workspace_id, reason=reason,
                details={c.field: [c.old_value or "default", c.new_value or "default"] for c in recorded})
     return recorded
+
+
+def _reason_required(reason: str, what: str) -> None:
+    if not reason.strip():
+        raise InvalidInput("reason", f"is required to {what}")
+
+
+def _task_details(task) -> dict:
+    return {"account": task.account_id, "status": task.status, "credits_calculated": task.credits_calculated,
+            "charge_entry": task.charge_entry_id, "shortfall": task.shortfall, "hold_amount": task.hold_amount}
+
+
+@transaction.atomic(durable=True)
+def staff_task_charge(*, task_id: int, reason: str, actor: Actor) -> UsageResult:
+    """Charge a succeeded, never-charged task now (a lost callback), exactly once, with an
+    audit event; any other task is returned unchanged (``replayed``) and nothing is written."""
+    _reason_required(reason, "charge a task by hand")
+    result = service_body(task_charge)(task_id=task_id, actor=actor)
+    if not result.replayed:
+        _audit(action="usage.charge", actor=actor, object_type="usage_task", object_id=task_id, reason=reason,
+               details=_task_details(result.task))
+    return result
+
+
+@transaction.atomic(durable=True)
+def staff_hold_release(*, task_id: int, reason: str, actor: Actor) -> UsageResult:
+    """Release a task's hold now, before its timeout, with an audit event; a task without
+    an active hold is returned unchanged (``replayed``) and nothing is written. The task
+    itself is not changed: if it succeeds later, its price is charged from the balance."""
+    _reason_required(reason, "release a hold by hand")
+    result = service_body(hold_release)(task_id=task_id, actor=actor, why="released by staff", before_timeout=True)
+    if not result.replayed:
+        _audit(action="usage.hold_release", actor=actor, object_type="usage_task", object_id=task_id,
+               reason=reason, details=_task_details(result.task))
+    return result

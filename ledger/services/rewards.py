@@ -1,5 +1,9 @@
 """Rewards for product users: invite, daily sign-in and share, each idempotent by
-construction (its key derives from the user, the kind and the day or the object)."""
+construction (its key derives from the user, the kind and the day or the object).
+
+The product user is named by id, or (for the API) by their account: ``account_id`` with
+``workspace_id``, where an account of another workspace is AccountNotFound and one that
+is not a product user's is InvalidState."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,12 +14,15 @@ from django.db import transaction
 
 from .. import clock
 from ..actors import Actor
-from ..exceptions import InvalidInput, NotFound
+from ..exceptions import AccountNotFound, InvalidInput, InvalidState, NotFound
 from ..models import CreditAccount, Customer, Grant, GrantKind, LedgerEntry, OwnerKind
 from ..selectors.policies import policy_get
 from .accounts import account_open
 from .grants import EXPIRY_FROM_POLICY, grant_apply, grant_expiry_resolve
 from .postings import Posting, account_lock, entry_replay, request_hash
+
+#: Longest shared-object id: "reward:share:<id>" must fit the 200-character idempotency key.
+MAX_OBJECT_ID = 180
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,36 @@ def _customer(customer_id: object, workspace_id: int | None, field: str) -> Cust
         return queryset.get(pk=int(customer_id))  # type: ignore[arg-type]
     except (Customer.DoesNotExist, TypeError, ValueError):
         raise NotFound(f"product user {customer_id!r} does not exist", field=field) from None
+
+
+def _account_customer(account_id: object, workspace_id: int | None) -> Customer:
+    queryset = CreditAccount.objects.select_related("customer__workspace")
+    if workspace_id is not None:
+        queryset = queryset.filter(workspace_id=workspace_id)
+    try:
+        account = queryset.filter(pk=int(account_id)).first()  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        account = None
+    if account is None:
+        raise AccountNotFound(account_id)
+    if account.owner_kind != OwnerKind.CUSTOMER:
+        raise InvalidState(f"account {account.pk} is not a product user's account; rewards go to product users",
+                           field="account")
+    return account.customer
+
+
+def _rewarded(*, customer_id: object, account_id: object, workspace_id: int | None, field: str) -> Customer:
+    """The product user a reward is for: by their account when ``account_id`` is given."""
+    if account_id is not None:
+        return _account_customer(account_id, workspace_id)
+    return _customer(customer_id, workspace_id, field)
+
+
+def _customer_by_external_id(external_id: str, workspace_id: int, field: str) -> Customer:
+    customer = Customer.objects.filter(workspace_id=workspace_id, external_id=str(external_id)).first()
+    if customer is None:
+        raise NotFound(f"product user {external_id!r} does not exist", field=field)
+    return customer
 
 
 def _local_day(customer: Customer, at: datetime) -> date:
@@ -69,13 +106,24 @@ def _reward_apply(*, account: CreditAccount, kind: str, amount: int, posting: Po
 
 @transaction.atomic(durable=True)
 def reward_invite(
-    *, inviter_id: int, invited_id: int, actor: Actor, workspace_id: int | None = None
+    *,
+    actor: Actor,
+    inviter_id: int | None = None,
+    invited_id: int | None = None,
+    account_id: int | None = None,
+    invited_external_id: str | None = None,
+    workspace_id: int | None = None,
 ) -> RewardResult:
-    """Reward the inviter once per invited product user (policy ``reward_invite``)."""
-    inviter = _customer(inviter_id, workspace_id, "inviter")
-    invited = _customer(invited_id, inviter.workspace_id, "invited")
+    """Reward the inviter (by id, or the owner of ``account_id``) once per invited product
+    user (by id, or by the product's ``invited_external_id``); policy ``reward_invite``."""
+    inviter = _rewarded(customer_id=inviter_id, account_id=account_id, workspace_id=workspace_id, field="inviter")
+    field = "invited" if invited_external_id is None else "invited_external_id"
+    if invited_external_id is not None:
+        invited = _customer_by_external_id(invited_external_id, inviter.workspace_id, field)
+    else:
+        invited = _customer(invited_id, inviter.workspace_id, field)
     if inviter.pk == invited.pk:
-        raise InvalidInput("invited", "must be another product user than the inviter")
+        raise InvalidInput(field, "must be another product user than the inviter")
     rewarded_elsewhere = Grant.objects.filter(
         kind=GrantKind.INVITE, source_id=str(invited.pk), account__workspace_id=inviter.workspace_id
     ).exclude(account__customer_id=inviter.pk)
@@ -88,9 +136,11 @@ def reward_invite(
 
 
 @transaction.atomic(durable=True)
-def reward_daily_signin(*, customer_id: int, actor: Actor, workspace_id: int | None = None) -> RewardResult:
+def reward_daily_signin(
+    *, actor: Actor, customer_id: int | None = None, account_id: int | None = None, workspace_id: int | None = None
+) -> RewardResult:
     """Reward a sign-in once per calendar day in the workspace's time zone."""
-    customer = _customer(customer_id, workspace_id, "customer")
+    customer = _rewarded(customer_id=customer_id, account_id=account_id, workspace_id=workspace_id, field="customer")
     day = _local_day(customer, clock.now()).isoformat()
     amount = policy_get(workspace_id=customer.workspace_id).reward_daily_signin
     return _reward(customer=customer, kind=GrantKind.DAILY_SIGNIN, amount=amount,
@@ -100,13 +150,20 @@ def reward_daily_signin(*, customer_id: int, actor: Actor, workspace_id: int | N
 
 @transaction.atomic(durable=True)
 def reward_share(
-    *, customer_id: int, object_id: str, actor: Actor, workspace_id: int | None = None
+    *,
+    object_id: str,
+    actor: Actor,
+    customer_id: int | None = None,
+    account_id: int | None = None,
+    workspace_id: int | None = None,
 ) -> RewardResult:
     """Reward sharing an object once per object, at most the policy's daily cap per local
     day (past the cap nothing is granted and the result says so)."""
     if not str(object_id).strip():
         raise InvalidInput("object_id", "is required")
-    customer = _customer(customer_id, workspace_id, "customer")
+    if len(str(object_id)) > MAX_OBJECT_ID:  # it becomes part of the entry's idempotency key
+        raise InvalidInput("object_id", f"must be at most {MAX_OBJECT_ID} characters")
+    customer = _rewarded(customer_id=customer_id, account_id=account_id, workspace_id=workspace_id, field="customer")
     policy = policy_get(workspace_id=customer.workspace_id)
     key = f"reward:share:{object_id}"
     opened = account_open(workspace_id=customer.workspace_id, owner_kind=OwnerKind.CUSTOMER, owner_id=customer.pk)

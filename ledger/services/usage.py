@@ -13,7 +13,7 @@ from django.db.models import Sum
 from .. import clock
 from ..actors import Actor
 from ..amounts import credits_round
-from ..exceptions import IdempotencyConflict, InsufficientCredits, InvalidInput, InvalidState, NotFound
+from ..exceptions import InsufficientCredits, InvalidInput, InvalidState, NotFound, TaskConflict
 from ..models import CreditAccount, EntryType, UsageStatus, UsageTask, UsageTier
 from ..selectors.policies import policy_get
 from .debits import debit_apply, refund_apply
@@ -50,11 +50,16 @@ def usage_price(*, workspace_id: int, tier: str, duration_seconds: Decimal) -> i
     return credits_round(duration_seconds * per_second)
 
 
-def _task_locked(*, task_id: object, workspace_id: int | None) -> tuple[CreditAccount, UsageTask]:
-    """Lock the task's account, then the task (accounts first, as every service does)."""
+def _task_locked(
+    *, task_id: object, workspace_id: int | None, account_id: int | None = None
+) -> tuple[CreditAccount, UsageTask]:
+    """Lock the task's account, then the task (accounts first, as every service does). A
+    task of another workspace (or, given ``account_id``, of another account) is NotFound."""
     queryset = UsageTask.objects.all()
     if workspace_id is not None:
         queryset = queryset.filter(workspace_id=workspace_id)
+    if account_id is not None:
+        queryset = queryset.filter(account_id=account_id)
     try:
         account_id = queryset.values_list("account_id", flat=True).get(pk=int(task_id))  # type: ignore[arg-type]
     except (UsageTask.DoesNotExist, TypeError, ValueError):
@@ -113,7 +118,10 @@ def task_create(
         if existing is not None:
             same = (existing.account_id, existing.tier, existing.estimated_duration_seconds) == (account.pk, tier, estimate)
             if not same:
-                raise IdempotencyConflict(external_id)
+                raise TaskConflict(
+                    f"task {existing.pk} was already created with external id {external_id!r} and other "
+                    "parameters (account, tier or estimate)", field="external_id", key=external_id,
+                )
             return UsageResult(task=existing, replayed=True)
     minimum = settings.CREDITS_USAGE_MIN_BALANCE
     if account.balance < minimum:
@@ -165,21 +173,25 @@ def _charge(*, account: CreditAccount, task: UsageTask, actor: Actor) -> None:
 
 @transaction.atomic(durable=True)
 def task_complete(
-    *, task_id: int, duration_seconds: object, actor: Actor, workspace_id: int | None = None
+    *, task_id: int, duration_seconds: object, actor: Actor, workspace_id: int | None = None,
+    account_id: int | None = None,
 ) -> UsageResult:
     """Record a task's success and charge its actual duration exactly once.
 
     A completion delivered again (or by two workers at once) returns the first result and
-    charges nothing more; one with another duration is an IdempotencyConflict; a failed task
+    charges nothing more; one with another duration is a TaskConflict; a failed task
     raises InvalidState and is never charged.
     """
     duration = duration_parse(duration_seconds)
-    account, task = _task_locked(task_id=task_id, workspace_id=workspace_id)
+    account, task = _task_locked(task_id=task_id, workspace_id=workspace_id, account_id=account_id)
     if task.status == UsageStatus.FAILED:
         raise InvalidState(f"task {task.pk} failed; a failed task is never charged", field="task")
     if task.status == UsageStatus.SUCCEEDED:
         if task.output_duration_seconds != duration:
-            raise IdempotencyConflict(f"usage:{task.pk}:complete")
+            raise TaskConflict(
+                f"task {task.pk} already completed with {task.output_duration_seconds} s; "
+                f"a completion with {duration} s is refused", field="duration_seconds", key=f"usage:{task.pk}:complete",
+            )
         if not task.credits_deducted:
             _charge(account=account, task=task, actor=actor)
             return UsageResult(task=task, replayed=False)
@@ -193,10 +205,12 @@ def task_complete(
 
 
 @transaction.atomic(durable=True)
-def task_fail(*, task_id: int, actor: Actor, reason: str = "", workspace_id: int | None = None) -> UsageResult:
+def task_fail(
+    *, task_id: int, actor: Actor, reason: str = "", workspace_id: int | None = None, account_id: int | None = None
+) -> UsageResult:
     """Mark a task failed and release its hold; it is never charged. Failing it again is a
     no-op; failing a succeeded task raises InvalidState."""
-    account, task = _task_locked(task_id=task_id, workspace_id=workspace_id)
+    account, task = _task_locked(task_id=task_id, workspace_id=workspace_id, account_id=account_id)
     if task.status == UsageStatus.FAILED:
         return UsageResult(task=task, replayed=True)
     if task.status == UsageStatus.SUCCEEDED:
@@ -222,10 +236,11 @@ def task_charge(*, task_id: int, actor: Actor) -> UsageResult:
 
 
 @transaction.atomic(durable=True)
-def hold_release(*, task_id: int, actor: Actor, why: str = "timed out") -> UsageResult:
-    """Release a task's hold if it is still held and past its timeout; otherwise no-op."""
+def hold_release(*, task_id: int, actor: Actor, why: str = "timed out", before_timeout: bool = False) -> UsageResult:
+    """Release a task's hold if it is still held and past its timeout (with
+    ``before_timeout``, at once: a staff decision); otherwise no-op."""
     account, task = _task_locked(task_id=task_id, workspace_id=None)
-    if not task.hold_active or task.hold_expires_at > clock.now():
+    if not task.hold_active or (task.hold_expires_at > clock.now() and not before_timeout):
         return UsageResult(task=task, replayed=True)
     _hold_release(account=account, task=task, actor=actor, why=why)
     task.save(update_fields=["hold_released_at"])

@@ -64,3 +64,45 @@ def test_debit_query_count_does_not_grow_with_the_account_history(warm, busy, dj
     # adds the advisory lock and unlock.
     with django_assert_num_queries(16 if connection.vendor == "postgresql" else 14):
         assert post(warm, f"/api/v1/accounts/{busy.pk}/debits/", {"amount": 30}).status_code == 201
+
+
+@pytest.fixture
+def tasks(busy, actor):
+    """Many tasks on the account: reads must not grow with them."""
+    from ledger.services.usage import task_create
+
+    return [task_create(account_id=busy.pk, tier="standard", actor=actor).task for _ in range(12)]
+
+
+def _pg(extra: int) -> int:
+    """PostgreSQL adds the advisory lock and unlock to every write."""
+    return extra + (2 if connection.vendor == "postgresql" else 0)
+
+
+def test_task_get_is_two_queries(warm, busy, tasks, django_assert_num_queries):
+    with django_assert_num_queries(2):  # token, the task
+        assert warm.get(f"/api/v1/accounts/{busy.pk}/tasks/{tasks[0].pk}/").status_code == 200
+
+
+def test_task_list_page_is_three_queries(warm, busy, tasks, django_assert_num_queries):
+    with django_assert_num_queries(3):  # token, account check, one page
+        response = warm.get(f"/api/v1/accounts/{busy.pk}/tasks/", {"page_size": 10})
+    assert len(response.json()["results"]) == 10
+
+
+def test_task_create_query_count(warm, busy, tasks, django_assert_num_queries):
+    # token, key lookup, account lock, external id check, insert, storing the response (with savepoints)
+    with django_assert_num_queries(_pg(10)):
+        assert post(warm, f"/api/v1/accounts/{busy.pk}/tasks/", {"tier": "pro", "external_id": "j"}).status_code == 201
+
+
+def test_task_complete_query_count_does_not_grow_with_the_account_history(warm, busy, tasks, django_assert_num_queries):
+    # token, key lookup, task and account locks, policy, lots, the debit's writes, the task, storing the response
+    with django_assert_num_queries(_pg(18)):
+        assert post(warm, f"/api/v1/accounts/{busy.pk}/tasks/{tasks[0].pk}/complete/", {"duration_seconds": 2}).status_code == 200
+
+
+def test_reward_sign_in_query_count(warm, busy, django_assert_num_queries):
+    # token, key lookup, the account's user, policy, account open and lock, reward key, grant writes, response
+    with django_assert_num_queries(_pg(16)):
+        assert post(warm, f"/api/v1/accounts/{busy.pk}/rewards/sign-in/").status_code == 201

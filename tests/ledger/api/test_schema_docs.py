@@ -20,6 +20,13 @@ def test_schema_lists_every_endpoint(schema):
         "/api/v1/accounts/{account_id}/entries/",
         "/api/v1/accounts/{account_id}/grants/",
         "/api/v1/accounts/{account_id}/grants/{grant_id}/void/",
+        "/api/v1/accounts/{account_id}/rewards/invite/",
+        "/api/v1/accounts/{account_id}/rewards/share/",
+        "/api/v1/accounts/{account_id}/rewards/sign-in/",
+        "/api/v1/accounts/{account_id}/tasks/",
+        "/api/v1/accounts/{account_id}/tasks/{task_id}/",
+        "/api/v1/accounts/{account_id}/tasks/{task_id}/complete/",
+        "/api/v1/accounts/{account_id}/tasks/{task_id}/fail/",
         "/api/v1/customers/",
     ]
 
@@ -39,6 +46,17 @@ def test_debit_documents_402_with_balance_and_amount(schema):
     response = schema["paths"]["/api/v1/accounts/{account_id}/debits/"]["post"]["responses"]["402"]
     example = next(iter(response["content"]["application/json"]["examples"].values()))["value"]
     assert {"balance", "available", "amount", "code", "message", "fields"} <= set(example["error"])
+
+
+@pytest.mark.parametrize(("path", "code"), [
+    ("/api/v1/accounts/{account_id}/tasks/", "402"),
+    ("/api/v1/accounts/{account_id}/tasks/", "409"),
+    ("/api/v1/accounts/{account_id}/tasks/{task_id}/complete/", "409"),
+    ("/api/v1/accounts/{account_id}/rewards/share/", "200"),
+])
+def test_task_and_reward_refusals_are_documented_with_examples(schema, path, code):
+    response = schema["paths"][path]["post"]["responses"][code]
+    assert response["content"]["application/json"]["examples"]
 
 
 def test_swagger_ui_loads_its_assets_locally_so_docs_work_offline(client):

@@ -17,6 +17,7 @@ from ledger.models import GrantKind
 from ledger.services.api_tokens import api_token_create
 from ledger.services.debits import debit_create
 from ledger.services.grants import grant_create
+from ledger.services.usage import task_create
 from tests.factories import AccountFactory
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
@@ -29,7 +30,7 @@ CHECKS = [
     checks.response_headers_conformance,
 ]
 #: Path parameters pointed at real rows for even generated values.
-REAL = {"account_id": "account", "grant_id": "grant", "entry_id": "debit"}
+REAL = {"account_id": "account", "grant_id": "grant", "entry_id": "debit", "task_id": "task"}
 
 
 @pytest.fixture
@@ -52,9 +53,10 @@ def world(db, settings, no_connection_recycling):
     grant = grant_create(account_id=account.pk, amount=10**6, kind=GrantKind.PURCHASE, actor=actor,
                          idempotency_key="fund").grant
     debit = debit_create(account_id=account.pk, amount=10, actor=actor, idempotency_key="spend").entry
+    task = task_create(account_id=account.pk, tier="pro", actor=actor).task
     issued = api_token_create(workspace_id=account.workspace_id, name="schemathesis",
                               abilities=["read", "debit", "grant", "complete_tasks"], actor=actor)
-    return {"account": account.pk, "grant": grant.pk, "debit": debit.pk, "token": issued.raw}
+    return {"account": account.pk, "grant": grant.pk, "debit": debit.pk, "task": task.pk, "token": issued.raw}
 
 
 @schema.parametrize()
