@@ -31,7 +31,7 @@ INSERT INTO ledger_workspace (id, slug, name, timezone, created_at)
 INSERT INTO ledger_customer (id, workspace_id, external_id, email, created_at)
   SELECT i, 1 + i % {workspaces}, 'u' || i, 'u' || i || '@bench.test', now() - interval '200 days'
     FROM generate_series(1, {accounts}) i;
--- Entry 1 grants 1000; entries 2..K spend 10 each, except that every fifth account's last
+-- Entry 1 grants 1000, entries 2..K spend 10 each, except that every fifth account's last
 -- entry is an expiry of 10. Final balance 1000 - 10 (K - 1) = the lot's remaining.
 INSERT INTO ledger_creditaccount (id, workspace_id, owner_kind, customer_id, balance, debt, overdraft_limit,
     total_earned, total_spent, total_expired, entry_seq, refill_interval, created_at, updated_at)
@@ -140,5 +140,6 @@ def invariants_broken(conn) -> int:
 
 
 def vacuum_analyze(conn) -> None:
-    """VACUUM ANALYZE (outside a transaction block: the connection must be in autocommit)."""
-    conn.execute("VACUUM ANALYZE")
+    """VACUUM ANALYZE the ledger tables (outside a transaction block: the connection must be
+    in autocommit)."""
+    conn.execute(f"VACUUM ANALYZE {', '.join(LEDGER_TABLES)}")
