@@ -64,10 +64,14 @@ class Context:
     database: str
     workers: int = 8
     details: dict[str, Any] = field(default_factory=dict)
+    #: ``--scale``: a fraction of the full sizes other than --quick's hundredth.
+    fraction: float | None = None
 
     @property
     def scale(self) -> float:
         """Multiply full-size counts by this: a hundred times smaller with ``--quick``."""
+        if self.fraction is not None:
+            return self.fraction
         return 0.01 if self.quick else 1.0
 
     def size(self, full: int, minimum: int = 1) -> int:

@@ -34,7 +34,7 @@ from bench.harness import (  # noqa: E402
 
 #: Benchmark modules (bench/<name>.py), run in this order. Each defines ``NAME`` and
 #: ``run(ctx) -> list[Row]``; add a module's name here to add it to the table.
-BENCHMARKS = ["ledger_writes"]
+BENCHMARKS = ["ledger_writes", "expiry", "pages", "consistency"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -45,6 +45,8 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", default="", help=f"comma-separated benchmarks among: {', '.join(BENCHMARKS)}")
     parser.add_argument("--database", default=os.environ.get("BENCH_DATABASE", "creditsite_bench"),
                         help="name of the database the run creates and drops (default creditsite_bench)")
+    parser.add_argument("--scale", type=float, default=None,
+                        help="multiply the full sizes by this (e.g. 0.1) instead of --quick's 0.01")
     parser.add_argument("--keep", action="store_true", help="keep the bench database after the run")
     args = parser.parse_args(argv)
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
@@ -81,11 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     if not server_url.startswith(("postgres://", "postgresql://")):
         print(f"bench needs PostgreSQL; DATABASE_URL is {server_url.split(':')[0]}: skipped")
         return 0
-    ctx = Context(quick=args.quick, server_url=server_url, database=args.database)
+    ctx = Context(quick=args.quick, server_url=server_url, database=args.database, fraction=args.scale)
     names = args.only or BENCHMARKS
     started = time.perf_counter()
     machine = machine_describe(server_url)
-    print(f"== bench {'--quick ' if args.quick else ''}on PostgreSQL {machine['pg_server_version']}, "
+    print(f"== bench {'--quick ' if args.quick else ''}{f'--scale {args.scale} ' if args.scale else ''}on PostgreSQL {machine['pg_server_version']}, "
           f"{machine['nproc']} cores, {machine['memory_gb']} GB; database {ctx.database}", flush=True)
     rows: list[Row] = []
     failed = []

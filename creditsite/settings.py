@@ -174,6 +174,7 @@ CREDITS_USAGE_MIN_BALANCE = env.int("CREDITS_USAGE_MIN_BALANCE", default=1)
 CREDITS_USAGE_OVERDRAFT = env.str("CREDITS_USAGE_OVERDRAFT", default="debt")
 # A hold that is neither captured nor released is released after this many minutes.
 CREDITS_USAGE_HOLD_TIMEOUT_MINUTES = env.int("CREDITS_USAGE_HOLD_TIMEOUT_MINUTES", default=120)
-# Lots expired per transaction by the expiry job, and accounts refilled per batch.
+# Due lots read per page by the expiry job (their accounts, at most this many, form one
+# transaction), and accounts refilled per batch.
 CREDITS_EXPIRY_BATCH_SIZE = env.int("CREDITS_EXPIRY_BATCH_SIZE", default=2000)
 CREDITS_REFILL_BATCH_SIZE = env.int("CREDITS_REFILL_BATCH_SIZE", default=500)

@@ -9,7 +9,7 @@ class Command(BaseCommand):
     help = "Expire every lot whose expiry time has passed, in set-based batches."
 
     def add_arguments(self, parser):
-        parser.add_argument("--batch-size", type=int, default=None, help="lots per transaction")
+        parser.add_argument("--batch-size", type=int, default=None, help="due lots read per page; their accounts form one transaction")
 
     def handle(self, *args, batch_size=None, **options):
         run = grants_expire_due(actor=Actor.system("expire_credits"), batch_size=batch_size)

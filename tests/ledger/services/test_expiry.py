@@ -58,11 +58,31 @@ def test_many_lots_of_many_accounts_chain_across_small_batches(workspace, actor)
     for index, account in enumerate(accounts):
         for lot in range(5):
             grant(account, actor, 10 + lot, timedelta(days=-(lot + index + 1)), f"g{lot}")
-    run = grants_expire_due(actor=actor, batch_size=4)
-    assert run.lots == 15 and run.batches == 4
+    # The 2 earliest due lots (7 and 6 days ago) belong to accounts 2 and 1: the first batch
+    # expires all ten of their due lots, the second account 0's five.
+    run = grants_expire_due(actor=actor, batch_size=2)
+    assert run.lots == 15 and run.batches == 2
     for account in accounts:
         account.refresh_from_db()
         assert account.balance == 0 and account.total_expired == 60
+        assert_account_consistent(account.pk)
+
+
+def test_lots_lapsing_together_update_each_account_once(workspace, actor, django_assert_num_queries):
+    """Lot n of every account expires at the same moment: a batch still takes whole accounts,
+    so each account row is written (and balance-checked at commit) once, not once per lot."""
+    accounts = [AccountFactory(workspace=workspace) for _ in range(3)]
+    for lot in range(4):
+        for account in accounts:
+            grant(account, actor, 10, timedelta(minutes=-(10 - lot)), f"g{lot}")
+    # Keyset page (lot 0 of each account), the batch's savepoint (the test's transaction
+    # wraps it), lock, summary, entries, accounts, lots, release; then the empty last page.
+    with django_assert_num_queries(9):
+        run = grants_expire_due(actor=actor, batch_size=3)
+    assert (run.lots, run.batches, run.accounts) == (12, 1, 3)
+    for account in accounts:
+        account.refresh_from_db()
+        assert (account.balance, account.total_expired, account.entry_seq) == (0, 40, 8)
         assert_account_consistent(account.pk)
 
 
