@@ -248,10 +248,10 @@ def key_accounts_migrate(*, keys: list[LegacyKey], actor: Actor, batch: KeyBatch
     ]
     done = {}
     for key, opened in zip(fresh, accounts_open_granted(openings=openings)):
-        credits = opened.lot.amount if opened.lot else 0
+        credits = opened.amount if opened.lot_id else 0
         policy_set = key_policy(key) != _NO_POLICY
         done[key.id] = KeyMigration(
-            changed=True, account_id=opened.account.pk, grant_id=opened.lot.pk if opened.lot else None,
+            changed=True, account_id=opened.account_id, grant_id=opened.lot_id,
             credits=credits, account_opened=True, policy_set=policy_set, old_policy=None,
         )
     return done

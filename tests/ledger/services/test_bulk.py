@@ -33,28 +33,30 @@ def test_opens_each_account_with_its_grant_as_entry_one_and_keeps_the_invariants
     wanted = openings(workspace, actor, [100, 0, 7], account_fields={"refill_amount": 50, "refill_interval": "daily"})
     with transaction.atomic():
         opened = accounts_open_granted(openings=wanted)
-    assert [o.account.api_key_id for o in opened] == [o.owner_id for o in wanted]
-    assert [o.account.balance for o in opened] == [100, 0, 7]
+    accounts = [CreditAccount.objects.get(pk=o.account_id) for o in opened]
+    assert [a.api_key_id for a in accounts] == [o.owner_id for o in wanted]
+    assert [a.balance for a in accounts] == [100, 0, 7]
     for result in opened:
-        assert_account_consistent(result.account.pk)
-        account = CreditAccount.objects.get(pk=result.account.pk)
+        assert_account_consistent(result.account_id)
+        account = CreditAccount.objects.get(pk=result.account_id)
         assert (account.refill_amount, account.refill_interval) == (50, "daily")
     zero = opened[1]
-    assert zero.lot is None and zero.entry is None and zero.account.entry_seq == 0
-    entry = LedgerEntry.objects.get(account=opened[0].account)
+    assert zero.lot_id is None and zero.entry_id is None and accounts[1].entry_seq == 0
+    entry = LedgerEntry.objects.get(account_id=opened[0].account_id)
+    assert entry.pk == opened[0].entry_id
     assert (entry.seq, entry.entry_type, entry.balance_before, entry.balance_after) == (1, EntryType.GRANT, 0, 100)
     assert (entry.lot_id, entry.idempotency_key, entry.request_hash, entry.actor) == (
-        opened[0].lot.pk, "import:0", "hash0", actor.label)
-    lot = Grant.objects.get(pk=opened[0].lot.pk)
+        opened[0].lot_id, "import:0", "hash0", actor.label)
+    lot = Grant.objects.get(pk=opened[0].lot_id)
     assert (lot.amount, lot.remaining, lot.expires_at, lot.kind, lot.source_id) == (100, 100, None, "migration", "0")
 
 
 def test_accounts_it_opens_take_further_writes_through_the_services(workspace, actor):
     with transaction.atomic():
         opened = accounts_open_granted(openings=openings(workspace, actor, [100]))
-    debit_create(account_id=opened[0].account.pk, amount=30, actor=actor, idempotency_key="d1")
-    assert_account_consistent(opened[0].account.pk)
-    assert LedgerEntry.objects.get(account=opened[0].account, seq=2).balance_before == 100
+    debit_create(account_id=opened[0].account_id, amount=30, actor=actor, idempotency_key="d1")
+    assert_account_consistent(opened[0].account_id)
+    assert LedgerEntry.objects.get(account_id=opened[0].account_id, seq=2).balance_before == 100
 
 
 def test_writes_a_fixed_number_of_statements_whatever_the_number_of_accounts(workspace, actor, django_assert_num_queries):
@@ -95,12 +97,12 @@ def test_the_postgresql_triggers_accept_what_it_commits_and_still_guard_it(works
     with transaction.atomic():
         opened = accounts_open_granted(openings=openings(workspace, actor, [100, 0, 3]))
     for result in opened:
-        assert_account_consistent(result.account.pk)
+        assert_account_consistent(result.account_id)
     # The deferred balance check ran on those accounts: one moved without an entry is refused.
     extra = openings(workspace, actor, [9])
     with pytest.raises(IntegrityError, match="last entry"), transaction.atomic():
         done = accounts_open_granted(openings=extra)
-        CreditAccount.objects.filter(pk=done[0].account.pk).update(balance=10, total_earned=10)
+        CreditAccount.objects.filter(pk=done[0].account_id).update(balance=10, total_earned=10)
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     assert CreditAccount.objects.count() == 3
