@@ -25,10 +25,12 @@ owners are new (e.g. by reading the accounts first, under lock).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
+from django.db.models import JSONField, Model
 from django.utils import timezone
 
 from .. import clock
@@ -105,10 +107,7 @@ def accounts_open_granted(*, openings: list[AccountOpening]) -> list[AccountOpen
     at = clock.now()
     for opening in openings:
         _validate(opening, at)
-    if connection.vendor == "postgresql":
-        account_ids, lot_ids, entry_ids = _insert_unnest(openings, at)
-    else:
-        account_ids, lot_ids, entry_ids = _insert_orm(openings, at)
+    account_ids, lot_ids, entry_ids = _insert(openings, at)
     granted = iter(zip(lot_ids, entry_ids))
     return [
         AccountOpened(account_id, *(next(granted) if opening.amount else (None, None)), opening.amount)
@@ -146,52 +145,50 @@ def _entry_values(opening: AccountOpening) -> dict:
     }
 
 
-def _insert_orm(openings: list[AccountOpening], at: datetime) -> tuple[list, list, list]:
-    """Any database: three bulk_create calls (ids returned by the INSERTs)."""
-    accounts = [CreditAccount(**_account_values(opening)) for opening in openings]
-    CreditAccount.objects.bulk_create(accounts)
-    granted = [(opening, account) for opening, account in zip(openings, accounts) if opening.amount]
-    lots = [Grant(account=account, **_lot_values(opening, at)) for opening, account in granted]
-    Grant.objects.bulk_create(lots)
-    entries = [LedgerEntry(account=account, lot=lot, **_entry_values(opening))
-               for (opening, account), lot in zip(granted, lots)]
-    LedgerEntry.objects.bulk_create(entries)
-    return [a.pk for a in accounts], [lot.pk for lot in lots], [e.pk for e in entries]
-
-
-def _insert_unnest(openings: list[AccountOpening], at: datetime) -> tuple[list, list, list]:
-    """PostgreSQL: three ``INSERT ... SELECT FROM unnest(column arrays) RETURNING id``; no
-    model instances are built (they cost more client CPU than the database spends). Rows
-    come back in the arrays' order, as Django's own bulk_create relies on."""
-    stamp = timezone.now()  # what auto_now / auto_now_add would write
-    account_rows = [_account_values(opening) for opening in openings]
-    account_ids = _unnest_insert(CreditAccount, account_rows, {"created_at": stamp, "updated_at": stamp})
+def _insert(openings: list[AccountOpening], at: datetime) -> tuple[list, list, list]:
+    """Three multi-row INSERTs (accounts, lots, entries) through values_insert."""
+    account_ids = values_insert(CreditAccount, [_account_values(opening) for opening in openings])
     granted = [(opening, account_id) for opening, account_id in zip(openings, account_ids) if opening.amount]
-    lot_rows = [{"account_id": account_id, **_lot_values(opening, at)} for opening, account_id in granted]
-    lot_ids = _unnest_insert(Grant, lot_rows, {"created_at": stamp})
-    entry_rows = [{"account_id": account_id, "lot_id": lot_id, **_entry_values(opening)}
-                  for (opening, account_id), lot_id in zip(granted, lot_ids)]
-    entry_ids = _unnest_insert(LedgerEntry, entry_rows, {"created_at": stamp})
+    lot_ids = values_insert(Grant, [{"account_id": account_id, **_lot_values(opening, at)}
+                                    for opening, account_id in granted])
+    entry_ids = values_insert(LedgerEntry, [{"account_id": account_id, "lot_id": lot_id, **_entry_values(opening)}
+                                           for (opening, account_id), lot_id in zip(granted, lot_ids)])
     return account_ids, lot_ids, entry_ids
 
 
-def _unnest_insert(model, rows: list[dict], constants: dict) -> list[int]:
-    """Insert ``rows`` (column values by attname; missing columns take the field default)
-    with one statement; return the new ids in order."""
+def values_insert(model: type[Model], rows: list[dict]) -> list[int]:
+    """Insert ``rows`` ({attname: value}; a missing column takes its field default, and
+    ``auto_now`` / ``auto_now_add`` columns the current time) in one statement; return the
+    new ids in the rows' order. Like bulk_create, no signals and no ``save()``.
+
+    On PostgreSQL: ``INSERT ... SELECT FROM unnest(one array per column) RETURNING id``,
+    without building model instances; rows come back in the arrays' order, as Django's own
+    bulk_create relies on. Elsewhere: bulk_create.
+    """
     if not rows:
         return []
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key and f.attname not in constants]
+    if connection.vendor != "postgresql":
+        instances = [model(**row) for row in rows]
+        model.objects.bulk_create(instances)
+        return [instance.pk for instance in instances]
+    stamp = timezone.now()
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
-    names = [quote(f.column) for f in fields] + [quote(model._meta.get_field(n).column) for n in constants]
     arrays, casts = [], []
     for f in fields:
-        default = f.get_default()
-        arrays.append([row.get(f.attname, default) for row in rows])
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            default = stamp
+        else:
+            default = f.get_default()
+        column = [row.get(f.attname, default) for row in rows]
+        if isinstance(f, JSONField):
+            column = [None if value is None else json.dumps(value, cls=f.encoder) for value in column]
+        arrays.append(column)
         casts.append(f"%s::{f.cast_db_type(connection)}[]")
     sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(names)})"
-        f" SELECT *, {', '.join(['%s'] * len(constants))} FROM unnest({', '.join(casts)}) RETURNING id"
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+        f" SELECT * FROM unnest({', '.join(casts)}) RETURNING id"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*constants.values(), *arrays])
+        cursor.execute(sql, arrays)
         return [row[0] for row in cursor.fetchall()]
