@@ -34,7 +34,7 @@ from bench.harness import (  # noqa: E402
 
 #: Benchmark modules (bench/<name>.py), run in this order. Each defines ``NAME`` and
 #: ``run(ctx) -> list[Row]``; add a module's name here to add it to the table.
-BENCHMARKS = ["ledger_writes", "expiry", "pages", "consistency"]
+BENCHMARKS = ["ledger_writes", "migration", "expiry", "pages", "consistency"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -22,6 +22,7 @@ from ..services.key_credits import (
     SOURCE,
     key_account_migrate,
     key_account_policy_restore,
+    key_accounts_migrate,
     key_batch_prepare,
     key_credits_phase,
     key_row_problem,
@@ -121,9 +122,12 @@ class KeyCreditsOperation(_KeysOperation):
             if key.deleted_at_m is None and key.remaining_requests is not None and not key_row_problem(key)
         ]
         batch = key_batch_prepare(keys=valid) if valid else None
-        return [self._row(locked.get(row.pk), row.pk, ctx, batch) for row in rows]
+        # Keys whose API key has no account yet (nearly all, on a first run) are migrated
+        # set-based; the rest (re-runs after a rollback, partial states) row by row.
+        bulk = key_accounts_migrate(keys=valid, actor=ctx.actor, batch=batch) if valid else {}
+        return [self._row(locked.get(row.pk), row.pk, ctx, batch, bulk.get(row.pk)) for row in rows]
 
-    def _row(self, key: LegacyKey | None, pk: str, ctx: Context, batch) -> RowOutcome:
+    def _row(self, key: LegacyKey | None, pk: str, ctx: Context, batch, done=None) -> RowOutcome:
         if key is None:
             return RowOutcome(pk, RecordAction.SKIPPED, message="gone from the primary", totals={"skipped_gone": 1})
         if key.deleted_at_m is not None:
@@ -136,8 +140,9 @@ class KeyCreditsOperation(_KeysOperation):
         if problem:
             return RowOutcome(pk, RecordAction.FAILED, old=old, message=problem)
         try:
-            with transaction.atomic():
-                done = key_account_migrate(key=key, actor=ctx.actor, batch=batch)
+            if done is None:
+                with transaction.atomic():
+                    done = key_account_migrate(key=key, actor=ctx.actor, batch=batch)
         except LedgerError as error:
             return RowOutcome(pk, RecordAction.FAILED, old=old, message=error.message)
         if not done.changed:

@@ -26,6 +26,7 @@ from ledger.amounts import MAX_AMOUNT, amount_parse
 from ledger.exceptions import InsufficientCredits, InvalidInput, NotFound
 from ledger.models import ApiKey, CreditAccount, EntryType, Grant, GrantKind, OwnerKind, RefillInterval, Workspace
 from ledger.services.accounts import account_open
+from ledger.services.bulk import AccountOpening, accounts_open_granted
 from ledger.services.debits import debit_apply
 from ledger.services.grants import grant_apply
 from ledger.services.postings import (
@@ -204,6 +205,56 @@ def key_account_migrate(*, key: LegacyKey, actor: Actor, batch: KeyBatch | None 
         changed=opened or bool(credits) or policy_set, account_id=account.pk, grant_id=grant_id,
         credits=credits, account_opened=opened, policy_set=policy_set, old_policy=old_policy,
     )
+
+
+def _policy_fields(policy: dict) -> dict:
+    last = policy["last_refill_at"]
+    return {
+        "refill_amount": policy["refill_amount"], "refill_interval": policy["refill_interval"],
+        "refill_day": policy["refill_day"], "last_refill_at": datetime.fromisoformat(last) if last else None,
+    }
+
+
+_NO_POLICY = {"refill_amount": None, "refill_interval": str(RefillInterval.NONE), "refill_day": None, "last_refill_at": None}
+
+
+def key_accounts_migrate(*, keys: list[LegacyKey], actor: Actor, batch: KeyBatch) -> dict[str, KeyMigration]:
+    """Migrate, in a fixed number of statements, the keys of a batch whose API key has no
+    account yet (the others are left to key_account_migrate); return their outcomes by key id.
+
+    Each gets what key_account_migrate would give it (an account with its refill policy
+    and, for a positive remainder, a never-expiring migration grant with the same
+    idempotency key and request hash), through ledger.services.bulk. ``keys`` must be
+    valid, live and limited; ``batch`` from key_batch_prepare over them (same transaction).
+    """
+    fresh = [
+        key for key in keys
+        if (batch.workspaces[key.workspace_id].pk, key.id) in batch.api_keys
+        and batch.api_keys[(batch.workspaces[key.workspace_id].pk, key.id)].pk not in batch.accounts
+    ]
+    openings = [
+        AccountOpening(
+            workspace_id=batch.workspaces[key.workspace_id].pk, owner_kind=OwnerKind.API_KEY,
+            owner_id=batch.api_keys[(batch.workspaces[key.workspace_id].pk, key.id)].pk,
+            amount=key.remaining_requests, kind=GrantKind.MIGRATION, reason=f"Key credits migration of {key.id}",
+            posting=Posting(
+                actor=actor, description=f"Migrated from legacy key {key.id}", source=SOURCE, source_id=key.id,
+                idempotency_key=f"{SOURCE}:{key.id}:{batch.earlier.get(key.id, 0)}",
+                fingerprint=request_hash(op="key-credits", key=key.id, amount=key.remaining_requests),
+            ),
+            account_fields=_policy_fields(key_policy(key)),
+        )
+        for key in fresh
+    ]
+    done = {}
+    for key, opened in zip(fresh, accounts_open_granted(openings=openings)):
+        credits = opened.amount if opened.lot_id else 0
+        policy_set = key_policy(key) != _NO_POLICY
+        done[key.id] = KeyMigration(
+            changed=True, account_id=opened.account_id, grant_id=opened.lot_id,
+            credits=credits, account_opened=True, policy_set=policy_set, old_policy=None,
+        )
+    return done
 
 
 def key_account_policy_restore(*, account_id: int, policy: dict | None) -> None:

@@ -27,6 +27,7 @@ from django.db import DatabaseError, IntegrityError, OperationalError, connectio
 from ledger import clock
 from ledger.actors import Actor
 from ledger.models import AuditEvent
+from ledger.services.bulk import values_insert
 
 from ..exceptions import (
     ActiveRunExists,
@@ -234,8 +235,8 @@ _PROGRESS_FIELDS = ("scanned", "changed", "skipped", "failed", "totals", "batche
 
 
 def _save_progress(run: Run, outcomes: list[RowOutcome]) -> None:
-    RunRecord.objects.bulk_create([
-        RunRecord(run=run, row_key=str(o.key), action=o.action, old=o.old, new=o.new, message=o.message)
+    values_insert(RunRecord, [
+        {"run_id": run.pk, "row_key": str(o.key), "action": o.action, "old": o.old, "new": o.new, "message": o.message}
         for o in outcomes
     ])
     run.heartbeat_at = clock.now()

@@ -1,4 +1,6 @@
 """key-credits: edge cases, dry run = execute, idempotence, batches, conservation, rollback."""
+from dataclasses import replace
+
 import pytest
 
 from ledger.actors import Actor
@@ -103,14 +105,13 @@ def test_max_rows_pauses_and_resume_finishes_like_one_run(legacy_keys, dual_phas
 def test_a_batch_that_breaks_conservation_rolls_back_and_fails_the_run(legacy_keys, dual_phase, monkeypatch):
     from migrations_ops.services import key_credits
 
-    real = key_credits.grant_apply
+    real = key_credits.accounts_open_granted
 
-    def short_grant(**kwargs):
-        if kwargs["account"].api_key.external_id == "key_a05":
-            kwargs["amount"] -= 1
-        return real(**kwargs)
+    def short_grant(*, openings):
+        short = [replace(o, amount=o.amount - 1) if o.posting.source_id == "key_a05" else o for o in openings]
+        return real(openings=short)
 
-    monkeypatch.setattr(key_credits, "grant_apply", short_grant)
+    monkeypatch.setattr(key_credits, "accounts_open_granted", short_grant)
     with pytest.raises(Exception, match="broke 'credits"):
         operation_run(batch_size=3)
     run = Run.objects.get()

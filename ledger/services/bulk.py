@@ -1,0 +1,194 @@
+"""Ledger writes for many accounts at once, in a fixed number of statements.
+
+The posting core (``postings.py``) writes one account at a time: lock, read, append, save,
+about seven statements per write. Jobs that create many *new* accounts (data migrations,
+imports) do not need that: a new account has no lots, no debt and no entries, so its first
+entry is known in advance (seq 1, balance_before 0) and its balance, totals and entry_seq
+can be written in the same INSERT that creates it.
+
+:func:`accounts_open_granted` opens N accounts, each with one opening grant (a lot and its
+``grant`` entry), in three bulk INSERTs (accounts, lots, entries) whatever N is. It runs in
+the caller's transaction and keeps every ledger invariant the per-row services keep:
+
+- each account's ``balance = total_earned - total_spent - total_expired`` (check constraint);
+- each first entry has seq 1, balance_before 0 and balance_after = its amount (the chain
+  trigger on PostgreSQL);
+- at commit each account's balance = its last entry's balance_after = its lots' remaining
+  minus its debt (0) (the deferred balance trigger on PostgreSQL);
+- the grant and the entry carry the posting's idempotency key and request hash, so the
+  per-row services see them as the first result of that key.
+
+An opening with amount 0 opens the account only (entries are never 0): entry_seq 0,
+balance 0, no lot. Owners must not have an account yet: the unique owner constraints make
+the INSERT fail (and the caller's transaction with it) otherwise; callers decide which
+owners are new (e.g. by reading the accounts first, under lock).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import JSONField, Model
+from django.utils import timezone
+
+from .. import clock
+from ..amounts import MAX_AMOUNT
+from ..exceptions import InvalidInput
+from ..models import CreditAccount, EntryType, Grant, LedgerEntry, OwnerKind
+from .grants import grant_validate
+from .postings import Posting
+
+_OWNER_FIELD = {
+    OwnerKind.CUSTOMER: "customer_id",
+    OwnerKind.API_KEY: "api_key_id",
+    OwnerKind.IDENTITY: "identity_id",
+    OwnerKind.WORKSPACE: None,
+}
+#: Account fields an opening may set besides the owner (the refill policy).
+ACCOUNT_FIELDS = ("refill_amount", "refill_interval", "refill_day", "last_refill_at", "overdraft_limit")
+
+
+@dataclass(frozen=True)
+class AccountOpening:
+    """One new account and its opening grant (none when ``amount`` is 0)."""
+
+    workspace_id: int
+    owner_kind: str
+    owner_id: int | None
+    amount: int
+    kind: str
+    posting: Posting
+    reason: str = ""
+    priority: int = 50
+    expires_at: datetime | None = None
+    account_fields: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AccountOpened:
+    """What an opening wrote: the account's id, and its lot's and entry's (None for amount 0)."""
+
+    account_id: int
+    lot_id: int | None
+    entry_id: int | None
+    amount: int
+
+
+def _validate(opening: AccountOpening, at: datetime) -> None:
+    if opening.owner_kind not in _OWNER_FIELD:
+        raise InvalidInput("owner_kind", f"must be one of {', '.join(_OWNER_FIELD)}")
+    if _OWNER_FIELD[opening.owner_kind] is not None and opening.owner_id is None:
+        raise InvalidInput("owner_id", f"is required for a {opening.owner_kind} account")
+    amount = opening.amount
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= MAX_AMOUNT:
+        raise InvalidInput("amount", f"must be a whole number of credits from 0 to {MAX_AMOUNT}")
+    unknown = set(opening.account_fields) - set(ACCOUNT_FIELDS)
+    if unknown:
+        raise InvalidInput("account_fields", f"cannot set {', '.join(sorted(unknown))}")
+    if amount:
+        grant_validate(kind=opening.kind, priority=opening.priority, effective_from=at,
+                       expires_at=opening.expires_at, reason=opening.reason)
+
+
+def accounts_open_granted(*, openings: list[AccountOpening]) -> list[AccountOpened]:
+    """Open one account per opening with its opening grant, in three bulk INSERTs, inside
+    the caller's transaction; return what was written, in the openings' order.
+
+    Validates every opening first (InvalidInput naming the field; nothing written). The
+    owners must not have accounts yet (an IntegrityError otherwise). See the module
+    docstring for the invariants kept.
+    """
+    assert transaction.get_connection().in_atomic_block, "accounts_open_granted needs a transaction"
+    assert connection.features.can_return_rows_from_bulk_insert, "bulk inserts must return ids"
+    if not openings:
+        return []
+    at = clock.now()
+    for opening in openings:
+        _validate(opening, at)
+    account_ids, lot_ids, entry_ids = _insert(openings, at)
+    granted = iter(zip(lot_ids, entry_ids))
+    return [
+        AccountOpened(account_id, *(next(granted) if opening.amount else (None, None)), opening.amount)
+        for opening, account_id in zip(openings, account_ids)
+    ]
+
+
+def _account_values(opening: AccountOpening) -> dict:
+    owner = _OWNER_FIELD[opening.owner_kind]
+    return {
+        "workspace_id": opening.workspace_id, "owner_kind": opening.owner_kind,
+        **({owner: opening.owner_id} if owner else {}),
+        "balance": opening.amount, "total_earned": opening.amount, "entry_seq": 1 if opening.amount else 0,
+        **opening.account_fields,
+    }
+
+
+def _lot_values(opening: AccountOpening, at: datetime) -> dict:
+    posting = opening.posting
+    return {
+        "kind": opening.kind, "amount": opening.amount, "remaining": opening.amount, "priority": opening.priority,
+        "effective_from": at, "expires_at": opening.expires_at, "reason": opening.reason,
+        "created_by_id": posting.actor.user_id, "actor": posting.actor.label,
+        "idempotency_key": posting.idempotency_key, "source": posting.source, "source_id": posting.source_id,
+    }
+
+
+def _entry_values(opening: AccountOpening) -> dict:
+    posting = opening.posting
+    return {
+        "seq": 1, "entry_type": EntryType.GRANT, "amount": opening.amount, "balance_before": 0,
+        "balance_after": opening.amount, "source": posting.source, "source_id": posting.source_id,
+        "description": posting.description, "actor": posting.actor.label, "actor_user_id": posting.actor.user_id,
+        "idempotency_key": posting.idempotency_key, "request_hash": posting.fingerprint,
+    }
+
+
+def _insert(openings: list[AccountOpening], at: datetime) -> tuple[list, list, list]:
+    """Three multi-row INSERTs (accounts, lots, entries) through values_insert."""
+    account_ids = values_insert(CreditAccount, [_account_values(opening) for opening in openings])
+    granted = [(opening, account_id) for opening, account_id in zip(openings, account_ids) if opening.amount]
+    lot_ids = values_insert(Grant, [{"account_id": account_id, **_lot_values(opening, at)}
+                                    for opening, account_id in granted])
+    entry_ids = values_insert(LedgerEntry, [{"account_id": account_id, "lot_id": lot_id, **_entry_values(opening)}
+                                           for (opening, account_id), lot_id in zip(granted, lot_ids)])
+    return account_ids, lot_ids, entry_ids
+
+
+def values_insert(model: type[Model], rows: list[dict]) -> list[int]:
+    """Insert ``rows`` ({attname: value}; a missing column takes its field default, and
+    ``auto_now`` / ``auto_now_add`` columns the current time) in one statement; return the
+    new ids in the rows' order. Like bulk_create, no signals and no ``save()``.
+
+    On PostgreSQL: ``INSERT ... SELECT FROM unnest(one array per column) RETURNING id``,
+    without building model instances; rows come back in the arrays' order, as Django's own
+    bulk_create relies on. Elsewhere: bulk_create.
+    """
+    if not rows:
+        return []
+    if connection.vendor != "postgresql":
+        instances = [model(**row) for row in rows]
+        model.objects.bulk_create(instances)
+        return [instance.pk for instance in instances]
+    stamp = timezone.now()
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    arrays, casts = [], []
+    for f in fields:
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            default = stamp
+        else:
+            default = f.get_default()
+        column = [row.get(f.attname, default) for row in rows]
+        if isinstance(f, JSONField):
+            column = [None if value is None else json.dumps(value, cls=f.encoder) for value in column]
+        arrays.append(column)
+        casts.append(f"%s::{f.cast_db_type(connection)}[]")
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+        f" SELECT * FROM unnest({', '.join(casts)}) RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
+        return [row[0] for row in cursor.fetchall()]
