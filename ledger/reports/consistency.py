@@ -22,6 +22,10 @@ from .sql import ACCOUNTS, ENTRIES, LOTS, WORKSPACES, in_workspace, limit_clause
 CheckFunction = Callable[..., list[list]]
 
 
+class CheckSkipped(Exception):
+    """Raised by a check that does not apply now (say why); the report notes it and goes on."""
+
+
 @dataclass(frozen=True)
 class Check:
     name: str
@@ -171,8 +175,12 @@ class ConsistencyReport(Report):
         """Run every registered check; ``limit`` caps the rows each check returns."""
         generated_at = clock.now()
         rows: list[list] = []
+        skipped: list[str] = []
         for check in checks_all():
-            rows += check.function(workspace_id=workspace_id, limit=limit)
+            try:
+                rows += check.function(workspace_id=workspace_id, limit=limit)
+            except CheckSkipped as reason:
+                skipped.append(f"{check.name}: skipped: {reason}")
         rows.sort(key=lambda row: (row[1], row[0], str(row[3])))
         by_check: dict[str, int] = {}
         for row in rows:
@@ -181,7 +189,8 @@ class ConsistencyReport(Report):
             rows=rows,
             params={"workspace": workspace_id, "limit": limit},
             generated_at=generated_at,
-            summary={"checks_run": len(_CHECKS), **{f"{name} findings": count for name, count in sorted(by_check.items())}},
+            summary={"checks_run": len(_CHECKS) - len(skipped), **({"checks_skipped": len(skipped)} if skipped else {}),
+                     **{f"{name} findings": count for name, count in sorted(by_check.items())}},
             notes=[f"{name}: {label}" for name, label in CHECK_LABELS.items()]
-            + [f"{check.name}: {check.label}" for check in checks_all() if check.name not in _BUILT_IN],
+            + [f"{check.name}: {check.label}" for check in checks_all() if check.name not in _BUILT_IN] + skipped,
         )
