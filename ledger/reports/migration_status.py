@@ -77,11 +77,13 @@ class MigrationStatusReport(Report):
             "latest finished real run. The last run is the latest real (not dry) run.",
             "Runs belong to an operation, not a workspace: --workspace does not apply.",
         ]
+        summary = {"operations": len(rows), "failed runs": sum(r[10] == "failed" for r in rows),
+                   "stuck runs": sum(r[10] == "stuck" for r in rows)}
+        rows = rows[:limit] if limit is not None else rows
+        output = self.output(rows=rows, findings=findings, generated_at=now, params={"limit": limit},
+                             notes=notes, summary=summary)
         if not counted:
-            notes.append("Row counts are left out here (they read the legacy tables); the report page has them.")
-        return self.output(
-            rows=rows[:limit] if limit is not None else rows, findings=findings, generated_at=now,
-            params={"limit": limit}, notes=notes,
-            summary={"operations": len(rows), "failed runs": sum(r[10] == "failed" for r in rows),
-                     "stuck runs": sum(r[10] == "stuck" for r in rows)},
-        )
+            output.columns = [self.columns[0], *self.columns[4:]]
+            output.rows = [[row[0], *row[4:]] for row in rows]
+            output.notes.append("Row counts are left out (they read the legacy tables); the report page has them.")
+        return output
