@@ -33,3 +33,8 @@ def test_results_cannot_be_added_changed_or_deleted(client, support, django_user
         assert reverse("dashboards:result", args=[result.pk]) in page.content.decode()
         client.post(reverse("admin:ledger_reportresult_change", args=[result.pk]), {"name": "changed"})
     assert ReportResult.objects.get().name == "expiry"
+
+
+def test_support_and_operations_can_view_stored_results(support, operations):
+    assert support.has_perm("ledger.view_reportresult") and operations.has_perm("ledger.view_reportresult")
+    assert not support.has_perm("ledger.change_reportresult")
