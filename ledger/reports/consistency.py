@@ -1,9 +1,10 @@
 """The consistency report: every ledger invariant of DESIGN.md checked in set-based SQL.
 
 Each check is one statement over whole tables (no loop over accounts) and returns finding
-rows ``[check, account, workspace, subject, expected, actual]``. More checks (for example
-the key-credits dual-write comparison) register themselves with :func:`consistency_check`
-from their own module.
+rows ``[check, account, workspace, subject, expected, actual]``. More checks register
+themselves with :func:`consistency_check` from their own module (the key-credits dual-write
+comparison: ``consistency_key_credits.py``); a check that does not apply now raises
+:class:`CheckSkipped` and the report notes why.
 """
 from __future__ import annotations
 
