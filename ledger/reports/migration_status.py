@@ -71,14 +71,15 @@ class MigrationStatusReport(Report):
                 run.started_at if run else None, run.finished_at if run else None,
                 run.heartbeat_at if run else None, problem, detail,
             ])
-        rows.sort(key=lambda row: (row[10] == "", row[0]))  # problems first
+        problem_at = self.columns.index("problem")
+        rows.sort(key=lambda row: (row[problem_at] == "", row[0]))  # problems first
         notes = [
             "migrated, pending: the operation's own status counts; failed: failed rows of its "
             "latest finished real run. The last run is the latest real (not dry) run.",
             "Runs belong to an operation, not a workspace: --workspace does not apply.",
         ]
-        summary = {"operations": len(rows), "failed runs": sum(r[10] == "failed" for r in rows),
-                   "stuck runs": sum(r[10] == "stuck" for r in rows)}
+        problems = [row[problem_at] for row in rows]
+        summary = {"operations": len(rows), "failed runs": problems.count("failed"), "stuck runs": problems.count("stuck")}
         rows = rows[:limit] if limit is not None else rows
         output = self.output(rows=rows, findings=findings, generated_at=now, params={"limit": limit},
                              notes=notes, summary=summary)
