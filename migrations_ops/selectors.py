@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, Max, OuterRef, QuerySet, Subquery
 
 from ledger.models import CreditAccount, OwnerKind
 
@@ -74,3 +74,12 @@ def runs_failed_rows(*, operation: str) -> int:
     if run is None:
         return 0
     return RunRecord.objects.filter(run=run, action=RecordAction.FAILED).count()
+
+
+def runs_latest(*, operations: list[str]) -> dict[str, Run]:
+    """Return the latest real (not dry) run of each named operation that has one, in one query."""
+    latest = (
+        Run.objects.filter(dry_run=False, operation__in=operations)
+        .values("operation").annotate(last=Max("id")).values("last").order_by()
+    )
+    return {run.operation: run for run in Run.objects.filter(pk__in=Subquery(latest))}

@@ -89,6 +89,10 @@ class UsageTask(models.Model):
                 condition=Q(status=UsageStatus.SUCCEEDED, credits_deducted=False),
                 name="ledger_usage_undeducted_idx",
             ),
+            # Tasks charged short, largest shortfall first (the undeducted-tasks report).
+            models.Index(
+                fields=["-shortfall", "id"], condition=Q(shortfall__gt=0), name="ledger_usage_shortfall_idx",
+            ),
             # Holds waiting to be released at their timeout.
             models.Index(
                 fields=["hold_expires_at", "id"],

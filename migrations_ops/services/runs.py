@@ -395,7 +395,8 @@ def operations_status() -> list[dict]:
     rows = []
     for op in operations_all():
         try:
-            counts = op.status(params={})
+            with transaction.atomic():  # a savepoint: on PostgreSQL a failed query aborts the caller's transaction
+                counts = op.status(params={})
         except DatabaseError as error:  # a missing legacy table must not break the page
             counts = {"migrated": None, "pending": None, "error": str(error).splitlines()[0]}
         rows.append({"operation": op.name, "description": op.description, "failed": runs_failed_rows(operation=op.name), **counts})

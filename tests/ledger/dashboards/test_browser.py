@@ -23,6 +23,8 @@ from ledger.services.summaries import daily_summary_refresh
 
 from ...factories import AccountFactory, CustomerFactory, StaffFactory, WorkspaceFactory
 from ..reporting import ACTOR, defences_off, lot_expire
+from ..reports.test_migration_status import run_plant
+from ..reports.test_undeducted_tasks import task
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(settings.VAR_DIR) / "screenshots"
@@ -58,6 +60,10 @@ def history_build() -> None:
     with defences_off() as cursor:
         cursor.execute("UPDATE ledger_creditaccount SET balance = balance + 5, total_earned = total_earned + 5 WHERE id = %s", [accounts[3].pk])
     report_run_store(name="consistency", actor=ACTOR)
+    task(accounts[1], deducted=False, minutes_ago=90)
+    task(accounts[2], shortfall=40)
+    run_plant("key-credits", "failed", error="IntegrityError: duplicate key value violates unique constraint")
+    run_plant("key-credits-sync-back", "running", minutes_ago=60, heartbeat_minutes_ago=25)
     PeriodicTask.objects.create(
         name="expire credits daily", task="ledger.tasks.grants_expire_due",
         interval=IntervalSchedule.objects.create(every=1, period=IntervalSchedule.DAYS), last_run_at=now - timedelta(days=3),
@@ -97,6 +103,10 @@ def test_dashboards_render_charts_in_chromium(live_server):
         page.wait_for_selector("#health-consistency")
         assert "FINDINGS" in page.inner_text("#health-consistency")
         assert "expire credits daily" in page.inner_text("#health-beat")
+        tasks = page.inner_text("#health-undeducted-tasks")
+        assert "1 finding" in tasks and "undeducted" in tasks and "short" in tasks
+        migrations = page.inner_text("#health-migration-status")
+        assert "2 findings" in migrations and "stuck" in migrations and "IntegrityError" in migrations
         page.screenshot(path=str(SHOTS / "health.png"), full_page=True)
         page.click("#health-consistency a.button >> nth=0")
         page.wait_for_selector("#repair")

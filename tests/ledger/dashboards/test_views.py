@@ -72,7 +72,9 @@ def test_overview_query_count_does_not_grow_with_accounts(staff_client, django_a
 def test_health_is_green_when_the_latest_report_is_clean(staff_client, django_assert_num_queries):
     ledger_build(workspaces=1, accounts_per_workspace=1)
     report_run_store(name="consistency", actor=ACTOR)
-    with django_assert_num_queries(6):
+    # 6 for the page and consistency, + 5 undeducted-tasks (2 counts, shortfall totals, 2 row
+    # lists), + 1 migration-status (the latest run of every operation, however many there are).
+    with django_assert_num_queries(12):
         response = staff_client.get(reverse("dashboards:health"))
     body = response.content.decode()
     assert response.context["all_ok"] and "All clear" in body
@@ -169,3 +171,21 @@ def test_a_light_report_runs_and_is_stored_at_once(staff_client, staff):
     assert response["Location"] == reverse("dashboards:result", args=[stored.pk])
     assert (stored.name, stored.created_by) == ("expiry", staff)
     assert "Credits expiry" in staff_client.get(response["Location"]).content.decode()
+
+
+def test_health_shows_uncharged_tasks_and_failing_migration_runs(staff_client):
+    from ..reports.test_migration_status import run_plant
+    from ..reports.test_undeducted_tasks import task
+
+    account = ledger_build(workspaces=1, accounts_per_workspace=1).accounts[0]
+    report_run_store(name="consistency", actor=ACTOR)
+    stale = task(account, deducted=False, minutes_ago=60)
+    failed = run_plant("key-credits", "failed", error="IntegrityError: boom")
+    response = staff_client.get(reverse("dashboards:health"))
+    sections = {section.key: section for section in response.context["sections"]}
+    assert (sections["undeducted-tasks"].status, sections["undeducted-tasks"].rows[0][1]) == ("fail", stale.pk)
+    migrations = sections["migration-status"]
+    assert migrations.status == "fail" and migrations.message == "1 finding"
+    assert [row[:3] + row[7:] for row in migrations.rows][0] == ["key-credits", failed.pk, "failed", "failed", "IntegrityError: boom"]
+    body = response.content.decode()
+    assert 'id="health-undeducted-tasks"' in body and 'id="health-migration-status"' in body and not response.context["all_ok"]

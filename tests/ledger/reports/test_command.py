@@ -5,7 +5,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from ledger.models import ReportResult
+from migrations_ops.models import RunStatus
 
+from ...factories import AccountFactory, WorkspaceFactory
 from ..reporting import defences_off, ledger_build
 
 pytestmark = pytest.mark.django_db
@@ -56,3 +58,28 @@ def test_unknown_report_and_workspace_are_command_errors():
         call_command("credits_report", "nope")
     with pytest.raises(CommandError, match="no workspace"):
         call_command("credits_report", "expiry", "--workspace", "missing")
+
+
+def test_undeducted_tasks_exit_one_only_for_tasks_the_sweep_missed(capsys):
+    from .test_undeducted_tasks import task
+
+    account = AccountFactory(workspace=WorkspaceFactory(slug="acme"))
+    task(account, deducted=False, minutes_ago=2)
+    task(account, shortfall=5)
+    code, out = run(capsys, "undeducted-tasks", "--csv")
+    assert code == 0 and out.out.startswith("section,task,external_id,workspace,")
+    assert [line.split(",")[0] for line in out.out.splitlines()[1:]] == ["undeducted", "short"]
+    stale = task(account, deducted=False, minutes_ago=60)
+    code, out = run(capsys, "undeducted-tasks", "--json", "--workspace", "acme")
+    assert code == 1 and json.loads(out.out)["findings"] == 1 and "1 finding(s)" in out.err
+    assert json.loads(out.out)["rows"][0][1] == stale.pk
+
+
+def test_migration_status_exits_one_on_a_failed_run(capsys):
+    from .test_migration_status import run_plant
+
+    code, out = run(capsys, "migration-status")
+    assert code == 0 and "key-credits" in out.out and "0 findings" in out.out
+    run_plant("key-credits", RunStatus.FAILED, error="boom")
+    code, out = run(capsys, "migration-status", "--csv")
+    assert code == 1 and "key-credits," in out.out and ",failed,boom" in out.out
