@@ -176,7 +176,7 @@ class DropCreditAllocationsOperation(Operation):
                     lines.append(f"{table}: {archives.table_count(table)} rows; referenced by: {', '.join(references) or 'nothing'}")
             code = self.code_references()
             lines += [f"code reference: {line}" for line in code] or ["code references: none"]
-        if not run.records.exists() and run.dry_run:
+        if not run.records.exists():
             lines.append("credit_allocations and credit_allocation_transactions are already dropped: nothing to do")
         return lines + [f"{r.row_key}: {r.message or r.action}" for r in run.records.order_by("pk")]
 
