@@ -44,8 +44,10 @@ def rate_parse(value: object, *, option: str) -> Decimal:
         rate = Decimal(str(value).strip())
     except InvalidOperation:
         raise InvalidParams(refusal) from None
-    if not rate.is_finite() or rate <= 0 or rate > _MAX_RATE:
-        raise InvalidParams(refusal + ("" if rate <= _MAX_RATE or not rate.is_finite() else f" (at most {_MAX_RATE})"))
+    if not rate.is_finite() or rate <= 0:
+        raise InvalidParams(refusal)
+    if rate > _MAX_RATE:
+        raise InvalidParams(f"{refusal} (at most {_MAX_RATE})")
     return rate
 
 
