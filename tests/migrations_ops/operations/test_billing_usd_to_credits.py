@@ -43,6 +43,12 @@ def billing_dump():
     return list(table_rows("user_billing", order_by=["user_id"]))
 
 
+def balances_now():
+    """user_id -> (usd, uah) as Decimal cents (SQLite hands raw decimals back as floats)."""
+    cents = Decimal("0.01")
+    return {row[0]: (D(str(row[2])).quantize(cents), D(str(row[3])).quantize(cents)) for row in billing_dump()}
+
+
 def customer_balances():
     return dict(CreditAccount.objects.filter(customer__isnull=False).values_list("customer__external_id", "balance"))
 
@@ -77,7 +83,7 @@ def test_execute_converts_usd_balances_and_zeroes_only_what_it_converted(legacy_
         "skipped_zero_credits": 1, "uah_not_converted_cents": 140000,
     }
     assert customer_balances() == CREDITS
-    balances = {row[0]: (row[2], row[3]) for row in billing_dump()}
+    balances = balances_now()
     assert balances["u01"] == (0, 0) and balances["u05"] == (0, D("1000.00"))   # UAH never zeroed unconverted
     assert balances["u04"] == (D("0.49"), 0) and balances["u06"] == (D("-5.00"), 0) and balances["u07"] == (D("20.00"), 0)
     entry = LedgerEntry.objects.get(source="billing_usd_to_credits", source_id="u01")
@@ -103,7 +109,7 @@ def test_uah_is_converted_and_zeroed_only_with_an_explicit_uah_rate(legacy_billi
     operation_run(OP, params={"uah_rate": "0.025"})
     balances = customer_balances()
     assert balances["u05"] == 50 + 25 and balances["u08"] == 10
-    dump = {row[0]: (row[2], row[3]) for row in billing_dump()}
+    dump = balances_now()
     assert dump["u05"] == (0, 0) and dump["u08"] == (0, 0)
     assert "₴1000.00 UAH" in LedgerEntry.objects.get(source_id="u05").description
 
@@ -185,8 +191,8 @@ def test_settle_unspent_voids_the_rest_and_restores_usd_pro_rata(legacy_billing)
     run = operation_run(OP)
     account = _spend("u01", 30)
     rollbacks.run_rollback(run_id=run.pk, actor=Actor.system("t"), reason="test", settle="unspent")
-    dump = {row[0]: row[2] for row in billing_dump()}
-    assert dump["u01"] == D("70.00") and dump["u02"] == D("10.50")
+    dump = balances_now()
+    assert dump["u01"][0] == D("70.00") and dump["u02"][0] == D("10.50")
     account.refresh_from_db()
     assert (account.balance, account.debt) == (0, 0)
 
@@ -195,7 +201,7 @@ def test_settle_debt_takes_the_spent_part_back_as_debt_and_restores_usd_in_full(
     run = operation_run(OP)
     account = _spend("u01", 30)
     rollbacks.run_rollback(run_id=run.pk, actor=Actor.system("t"), reason="test", settle="debt")
-    assert {row[0]: row[2] for row in billing_dump()}["u01"] == D("100.00")
+    assert balances_now()["u01"][0] == D("100.00")
     account.refresh_from_db()
     assert (account.balance, account.debt, account.overdraft_limit) == (-30, 30, 30)
     assert LedgerEntry.objects.filter(account=account, entry_type=EntryType.ADJUSTMENT, amount=-30).exists()
