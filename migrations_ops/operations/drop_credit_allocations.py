@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connections, transaction
 
 from .. import archives
+from ..exceptions import InvalidParams
 from ..models import RecordAction
 from .base import CheckResult, Operation, RowOutcome
 from .registry import register
@@ -43,7 +44,7 @@ class DropCreditAllocationsOperation(Operation):
     name = "drop-credit-allocations"
     description = "archive (gzip + sha256) and drop the deprecated credit_allocations tables"
     conserves = "rows: every row of a dropped table is in its archive, whose checksum is recorded"
-    accepted_params: dict[str, str] = {}
+    accepted_params = {"workspace": "not taken: the tables are dropped whole (refused when given)"}
     #: Where check looks for code that still uses the tables (relative to BASE_DIR), and
     #: what it skips: this operation, its legacy builder and the tests.
     code_paths: tuple[str, ...] = ("creditsite", "ledger", "migrations_ops", "templates", "bench", "scripts")
@@ -51,6 +52,12 @@ class DropCreditAllocationsOperation(Operation):
     code_excluded: tuple[str, ...] = (
         "migrations_ops/operations/drop_credit_allocations.py", "migrations_ops/legacy_credit_allocations.py",
     )
+
+    def params_clean(self, params):
+        params = super().params_clean(params)
+        if params:
+            raise InvalidParams(f"{self.name} drops whole tables; it takes no --workspace")
+        return params
 
     # -- check -----------------------------------------------------------------------------
 
@@ -128,6 +135,8 @@ class DropCreditAllocationsOperation(Operation):
                 outcomes.append(RowOutcome(row.name, RecordAction.SKIPPED, message="already dropped",
                                            totals={"skipped_dropped": 1}))
                 continue
+            if ctx.dry_run:
+                self._replay_earlier_drops(row)
             # Children were dropped before (drop order): any reference left is from a live table.
             outside = [r for r in archives.foreign_keys_to(row.name) if r["table"] != row.name]
             if outside:
@@ -151,6 +160,15 @@ class DropCreditAllocationsOperation(Operation):
                 totals={"tables_dropped": 1, "rows_archived": archive.rows, f"rows:{row.name}": archive.rows},
             ))
         return outcomes
+
+    def _replay_earlier_drops(self, row: TableRow) -> None:
+        """A dry run rolls every batch back, so tables an earlier batch dropped are back:
+        drop them again (in this batch's rolled-back transaction) as the real run will
+        have, so that their foreign keys do not stand in the way."""
+        for earlier in TABLES[:row.pk - 1]:
+            if archives.table_exists(earlier):
+                with connections["default"].cursor() as cursor:
+                    cursor.execute(f"DROP TABLE {_quote(earlier)}")
 
     def batch_conserve(self, *, rows, outcomes, ctx):
         problems = []

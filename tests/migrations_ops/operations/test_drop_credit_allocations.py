@@ -135,12 +135,13 @@ def test_execute_archives_then_drops_children_first_and_verifies(allocations):
     assert runs.run_verify(run_id=run.pk, actor=Actor.system("t")) == []
 
 
-def test_dry_run_keeps_tables_and_files_and_its_summary_equals_the_execution(allocations):
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_dry_run_keeps_tables_and_files_and_its_summary_equals_the_execution(allocations, batch_size):
     before = dumps()
-    plan = operation_run(OP, dry_run=True)
+    plan = operation_run(OP, dry_run=True, batch_size=batch_size)
     assert dumps() == before and not any(allocations.rglob("*.gz"))
     assert plan.records.filter(action=RecordAction.CHANGED).count() == 2
-    run = operation_run(OP)
+    run = operation_run(OP, batch_size=batch_size)
     assert run.summary() == plan.summary()
     assert [r.new["sha256"] for r in run.records.order_by("pk")] == [r.new["sha256"] for r in plan.records.order_by("pk")]
 
@@ -189,7 +190,7 @@ def test_rollback_refuses_an_archive_whose_checksum_differs(allocations):
 @pytest.mark.parametrize("kill_at, committed", [("between:1", 1), ("inside:2", 1)])
 def test_resume_after_a_kill_ends_like_an_uninterrupted_run(allocations_tx, kill_at, committed):
     before = dumps()
-    plan = operation_run(OP, dry_run=True)
+    plan = operation_run(OP, dry_run=True, batch_size=1)
     killed = migrate_process(OP, "--execute", "--yes", "--batch-size", "1", kill_at=kill_at)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     run = Run.objects.get(dry_run=False)
@@ -201,3 +202,28 @@ def test_resume_after_a_kill_ends_like_an_uninterrupted_run(allocations_tx, kill
     assert run.summary() == plan.summary() and dumps() == {t: None for t in TABLES}
     rollbacks.run_rollback(run_id=run.pk, actor=Actor.system("t"), reason="test")
     assert dumps() == before
+
+
+def test_runs_from_the_admin_with_the_tables_and_rows_on_the_confirmation_page(client, allocations, monkeypatch,
+                                                                               django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    from migrations_ops import tasks
+
+    from ..test_admin import staff
+
+    queued = []
+    monkeypatch.setattr(tasks.run_execute_task, "delay", lambda *a: queued.append(a))
+    operator = staff("run_migrations", "rollback_migrations", "view_run")
+    client.force_login(operator)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("admin:migrations_ops_run_start"),
+                    {"operation": OP, "workspace": "", "batch_size": 1, "throttle_ms": 0})
+    plan = Run.objects.get()
+    assert tasks.run_execute_task(plan.pk, operator.pk) == RunStatus.SUCCEEDED, Run.objects.get().error
+    confirm = client.get(reverse("admin:migrations_ops_run_execute", args=[plan.pk])).content.decode()
+    assert "rows:credit_allocations" in confirm and "rows:credit_allocation_transactions" in confirm
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("admin:migrations_ops_run_execute", args=[plan.pk]), {"confirm": "yes"})
+    assert tasks.run_execute_task(*queued[-1]) == RunStatus.SUCCEEDED
+    assert dumps() == {t: None for t in TABLES}
