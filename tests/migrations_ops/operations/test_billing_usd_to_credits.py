@@ -232,3 +232,22 @@ def test_resume_after_a_kill_ends_like_an_uninterrupted_run(legacy_billing_tx, k
     run.refresh_from_db()
     assert run.summary() == plan.summary() and run.records.count() == 9
     assert customer_balances() == CREDITS and Grant.objects.count() == 4
+
+
+def test_the_admin_starts_a_dry_run_with_the_rate_and_refuses_a_bad_one(client, legacy_billing, monkeypatch):
+    from django.urls import reverse
+
+    from migrations_ops import tasks
+
+    from ..test_admin import staff
+
+    monkeypatch.setattr(tasks.run_execute_task, "delay", lambda *a: None)
+    client.force_login(staff("run_migrations", "view_run"))
+    form = {"operation": OP, "workspace": "", "batch_size": 4, "throttle_ms": 0}
+    refused = client.post(reverse("admin:migrations_ops_run_start"), {**form, "parameters": "rate=0"}, follow=True)
+    assert "--rate must be a positive, finite number" in refused.content.decode() and not Run.objects.exists()
+    client.post(reverse("admin:migrations_ops_run_start"), {**form, "parameters": "rate=1.5\nuah_rate=0.025"})
+    plan = Run.objects.get()
+    assert plan.params == {"workspace": "default", "rate": "1.5", "uah_rate": "0.025"}
+    assert tasks.run_execute_task(plan.pk, None) == RunStatus.SUCCEEDED
+    assert Run.objects.get().totals["credits"] == 150 + 16 + 1 + 75 + 25 + 10 + 4
