@@ -178,3 +178,7 @@ CREDITS_USAGE_HOLD_TIMEOUT_MINUTES = env.int("CREDITS_USAGE_HOLD_TIMEOUT_MINUTES
 # transaction), and accounts refilled per batch.
 CREDITS_EXPIRY_BATCH_SIZE = env.int("CREDITS_EXPIRY_BATCH_SIZE", default=2000)
 CREDITS_REFILL_BATCH_SIZE = env.int("CREDITS_REFILL_BATCH_SIZE", default=500)
+
+# Migration archives (issue 8b: drop-credit-allocations) ---------------------------
+# Where operations that drop data write their compressed, checksummed archives.
+MIGRATIONS_ARCHIVE_DIR = env.str("MIGRATIONS_ARCHIVE_DIR", default=str(VAR_DIR / "archives"))

@@ -39,10 +39,25 @@ class StartForm(forms.Form):
     workspace = forms.CharField(required=False, help_text="Limit to one workspace (legacy id, e.g. ws_abc).")
     batch_size = forms.IntegerField(min_value=1, initial=runs.DEFAULT_BATCH_SIZE)
     throttle_ms = forms.IntegerField(min_value=0, initial=0)
+    # Operation parameters besides the workspace (issue 8b: e.g. rate=1.5, uah_rate=0.025).
+    parameters = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Operation parameters, one name=value per line (e.g. rate=1.5); the operation validates them.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["operation"].choices = [(op.name, f"{op.name}: {op.description}") for op in operations_all()]
+
+    def clean_parameters(self) -> dict:
+        params = {}
+        for line in self.cleaned_data["parameters"].splitlines():
+            if line.strip():
+                name, sep, value = line.partition("=")
+                if not sep or not name.strip():
+                    raise forms.ValidationError(f"expected name=value, got {line.strip()!r}")
+                params[name.strip()] = value.strip()
+        return params
 
 
 class RollbackForm(forms.Form):
@@ -166,7 +181,7 @@ class RunAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
-                preview = runs.run_preview(operation=data["operation"], params={"workspace": data["workspace"]},
+                preview = runs.run_preview(operation=data["operation"], params={"workspace": data["workspace"], **data["parameters"]},
                                            execute=False)
                 with transaction.atomic():
                     run = runs.run_create(preview=preview, actor=actor, dry_run=True, options=runs.options_clean(

@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connections, models
 
-#: (column, Django internal type, max_length or None, nullable, primary key)
-Column = tuple[str, str, int | None, bool, bool]
+#: (column, Django internal type, max_length or None, nullable, primary key); for a
+#: ``DecimalField`` the third item is ``(max_digits, decimal_places)``.
+Column = tuple[str, str, int | tuple[int, int] | None, bool, bool]
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class LegacyTable:
     columns: list[Column]
     rows: Callable[[int, random.Random], Iterator[tuple]]
     indexes: list[tuple[str, ...]] = field(default_factory=list)
+    #: (column, referenced table, referenced column): portable FOREIGN KEY clauses.
+    foreign_keys: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 LEGACY_TABLES: dict[str, LegacyTable] = {}
@@ -42,8 +45,12 @@ def legacy_table_register(table: LegacyTable) -> LegacyTable:
 
 
 def _column_sql(connection, column: Column) -> str:
-    name, internal_type, max_length, nullable, primary = column
-    field = getattr(models, internal_type)(**({"max_length": max_length} if max_length else {}))
+    name, internal_type, size, nullable, primary = column
+    if internal_type == "DecimalField":
+        kwargs = {"max_digits": size[0], "decimal_places": size[1]}
+    else:
+        kwargs = {"max_length": size} if size else {}
+    field = getattr(models, internal_type)(**kwargs)
     sql_type = field.db_type(connection)
     parts = [connection.ops.quote_name(name), sql_type, "NULL" if nullable else "NOT NULL"]
     if primary:
@@ -56,7 +63,10 @@ def legacy_table_create(table: LegacyTable, *, using: str = "default") -> None:
     connection = connections[using]
     quote = connection.ops.quote_name
     legacy_table_drop(table, using=using)
-    columns = ", ".join(_column_sql(connection, column) for column in table.columns)
+    columns = ", ".join(
+        [_column_sql(connection, column) for column in table.columns]
+        + [f"FOREIGN KEY ({quote(c)}) REFERENCES {quote(t)} ({quote(r)})" for c, t, r in table.foreign_keys]
+    )
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TABLE {quote(table.name)} ({columns})")
         for index_columns in table.indexes:
@@ -68,10 +78,11 @@ def legacy_table_create(table: LegacyTable, *, using: str = "default") -> None:
 
 
 def legacy_table_drop(table: LegacyTable, *, using: str = "default") -> None:
-    """Drop the table if it exists."""
+    """Drop the table if it exists (on PostgreSQL with the foreign keys that point at it)."""
     connection = connections[using]
+    cascade = " CASCADE" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(table.name)}")
+        cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(table.name)}{cascade}")
 
 
 def legacy_table_exists(name: str, *, using: str = "default") -> bool:
@@ -100,6 +111,9 @@ def legacy_seed(*, counts: dict[str, int], seed: int, using: str = "default") ->
     """(Re)create each named legacy table and fill it with ``counts[name]`` rows made from
     ``seed`` (the same seed gives the same rows). Returns rows written per table."""
     written = {}
+    # Children first: a table may reference another one seeded in the same call.
+    for name in reversed(list(counts)):
+        legacy_table_drop(LEGACY_TABLES[name], using=using)
     for name, count in counts.items():
         table = LEGACY_TABLES[name]
         rng = random.Random(f"{seed}:{name}")
@@ -166,3 +180,7 @@ KEYS_TABLE = legacy_table_register(
         indexes=[("workspace_id", "id")],
     )
 )
+
+
+# -- deprecated credit allocation tables and USD billing (issue 8b) ----------------------
+from . import legacy_billing, legacy_credit_allocations  # noqa: E402,F401

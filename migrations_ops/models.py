@@ -149,3 +149,7 @@ class LegacyKey(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+# USD billing to credits (issue 8b) -------------------------------------------------------
+from .billing_models import BillingMigrationLog, BillingMigrationStatus, LegacyUserBilling  # noqa: E402,F401

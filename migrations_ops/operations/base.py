@@ -160,6 +160,12 @@ class Operation:
         crash). Called outside any transaction: use services. Returns what it did."""
         raise NotImplementedError
 
+    def run_lines(self, *, run: Any) -> list[str]:
+        """Return lines ``migrate_credits`` prints above a run's summary table (dry run or
+        real), e.g. one per source row ("email - $X → Y credits - would migrate"). Default:
+        none."""
+        return []
+
     def status(self, *, params: dict) -> dict[str, int]:
         """Return {"migrated": n, "pending": n} for the status view (failed comes from runs)."""
         return {"migrated": 0, "pending": self.count(params=params, using="default")}

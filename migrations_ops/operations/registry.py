@@ -33,4 +33,8 @@ def operations_all() -> list[Operation]:
 
 def _load_builtin() -> None:
     # Importing the modules registers them; done lazily so models are ready.
-    from . import key_credits  # noqa: F401
+    from . import (  # noqa: F401  (issue 8b)
+        billing_usd_to_credits,
+        drop_credit_allocations,
+        key_credits,  # noqa: F401
+    )

@@ -11,7 +11,7 @@ from ledger.actors import Actor
 from migrations_ops.connections import READONLY_ALIAS, dsn_register, primary_use
 from migrations_ops.exceptions import ActiveRunExists, MigrationOpsError, RunStateError
 from migrations_ops.models import Run, RunStatus
-from migrations_ops.operations.registry import operations_all
+from migrations_ops.operations.registry import operation_get, operations_all
 from migrations_ops.services import rollbacks, runs
 
 MODES = ("dry_run", "execute", "resume", "rollback", "verify")
@@ -39,6 +39,9 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="run past a forceable check (recorded)")
         parser.add_argument("--settle", help="rollback: how to settle spent credits (e.g. keep)")
         parser.add_argument("--reason", default="", help="rollback: why (kept in the audit log)")
+        # Operation parameters (issue 8b: billing-usd-to-credits); validated by the operation.
+        parser.add_argument("--rate", help="billing-usd-to-credits: credits per USD (default 1.0)")
+        parser.add_argument("--uah-rate", help="billing-usd-to-credits: credits per UAH (default: UAH not converted)")
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -90,7 +93,8 @@ class Command(BaseCommand):
         return run
 
     def _params(self) -> dict:
-        return {"workspace": self.options["workspace"]}
+        # Only the parameters given: an operation refuses ones it does not take.
+        return {name: self.options[name] for name in ("workspace", "rate", "uah_rate") if self.options[name] is not None}
 
     # -- modes ---------------------------------------------------------------------------------
 
@@ -208,6 +212,8 @@ class Command(BaseCommand):
         return 1 if run.status == RunStatus.FAILED else 0
 
     def _table(self, run: Run) -> None:
+        for line in operation_get(run.operation).run_lines(run=run):
+            self.stdout.write(line)
         kind = "dry run" if run.dry_run else "run"
         rows = [("run", f"#{run.pk} ({kind}{', forced' if run.forced else ''})"), ("operation", run.operation),
                 ("status", run.status), ("rows in scope", run.total), ("scanned", run.scanned),

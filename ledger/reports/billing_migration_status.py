@@ -1,0 +1,54 @@
+"""The billing migration status report: per legacy ``user_billing`` user, their credit
+balance and whether the USD billing migration moved them (billing migration guide)."""
+from __future__ import annotations
+
+from django.apps import apps
+from django.db import connection
+
+from .. import clock
+from . import report_register
+from .base import Report, ReportOutput
+from .sql import ACCOUNTS, as_datetime, limit_clause, rows_fetch
+
+LEGACY_TABLE = "user_billing"
+
+
+@report_register
+class BillingMigrationStatusReport(Report):
+    name = "billing_migration_status"
+    title = "USD billing migration status"
+    columns = ["user", "email", "credit_balance", "migration_status", "migrated_at", "balance_usd", "balance_uah"]
+    description = ("Per user_billing user: credit balance, migration status (success, rolled_back, pending, "
+                   "failed, nothing to migrate) and when they were migrated.")
+
+    def run(self, *, workspace_id: int | None = None, limit: int | None = None) -> ReportOutput:
+        """List every legacy billing user with the latest migration of their balance."""
+        now = clock.now()
+        params = {"workspace": workspace_id, "limit": limit}
+        with connection.cursor() as cursor:
+            if LEGACY_TABLE not in connection.introspection.table_names(cursor):
+                return self.output(rows=[], params=params, generated_at=now,
+                                   notes=["The legacy user_billing table does not exist."])
+        logs = apps.get_model("migrations_ops", "BillingMigrationLog")._meta.db_table
+        workspace_filter = " AND (a.workspace_id = %s OR a.id IS NULL)" if workspace_id is not None else ""
+        sql = f"""
+            SELECT b.user_id, COALESCE(l.email, b.email), a.balance,
+                   CASE WHEN l.status IS NOT NULL THEN l.status
+                        WHEN b.balance_usd > 0 THEN 'pending'
+                        WHEN b.balance_usd < 0 OR b.balance_uah < 0 THEN 'failed'
+                        ELSE 'nothing to migrate' END,
+                   l.migrated_at, b.balance_usd, b.balance_uah
+              FROM {LEGACY_TABLE} b
+              LEFT JOIN {logs} l ON l.id = (SELECT MAX(x.id) FROM {logs} x WHERE x.user_id = b.user_id)
+              LEFT JOIN {ACCOUNTS} a ON a.id = l.account_id
+             WHERE 1 = 1{workspace_filter}
+             ORDER BY b.user_id{limit_clause(limit)}"""
+        rows = [
+            [user, email, balance, status, as_datetime(migrated), usd, uah]
+            for user, email, balance, status, migrated, usd, uah in
+            rows_fetch(sql, [workspace_id] if workspace_id is not None else [])
+        ]
+        summary = {status: sum(1 for row in rows if row[3] == status)
+                   for status in ("success", "rolled_back", "pending", "failed", "nothing to migrate")}
+        return self.output(rows=rows, params=params, generated_at=now, summary=summary, findings=summary["pending"],
+                           notes=["Credit balance is the balance of the account the latest migration credited."])
