@@ -30,6 +30,8 @@ class LegacyTable:
     columns: list[Column]
     rows: Callable[[int, random.Random], Iterator[tuple]]
     indexes: list[tuple[str, ...]] = field(default_factory=list)
+    #: A table Django's migrations own (e.g. ``users``): seeding empties it, never drops it.
+    managed: bool = False
 
 
 LEGACY_TABLES: dict[str, LegacyTable] = {}
@@ -56,6 +58,8 @@ def legacy_table_create(table: LegacyTable, *, using: str = "default") -> None:
     connection = connections[using]
     quote = connection.ops.quote_name
     legacy_table_drop(table, using=using)
+    if table.managed:
+        return
     columns = ", ".join(_column_sql(connection, column) for column in table.columns)
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TABLE {quote(table.name)} ({columns})")
@@ -68,10 +72,16 @@ def legacy_table_create(table: LegacyTable, *, using: str = "default") -> None:
 
 
 def legacy_table_drop(table: LegacyTable, *, using: str = "default") -> None:
-    """Drop the table if it exists."""
+    """Drop the table if it exists (a managed table is emptied instead). On PostgreSQL,
+    foreign keys other legacy tables hold on it go with it (CASCADE)."""
     connection = connections[using]
+    name = connection.ops.quote_name(table.name)
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(table.name)}")
+        if table.managed:
+            cursor.execute(f"DELETE FROM {name}")
+            return
+        cascade = " CASCADE" if connection.vendor == "postgresql" else ""
+        cursor.execute(f"DROP TABLE IF EXISTS {name}{cascade}")
 
 
 def legacy_table_exists(name: str, *, using: str = "default") -> bool:
@@ -166,3 +176,7 @@ KEYS_TABLE = legacy_table_register(
         indexes=[("workspace_id", "id")],
     )
 )
+
+
+# -- users, teams, user_credits, api_key_credits, credit_transactions (issue 8a) -----------
+from . import legacy_credits  # noqa: E402,F401  (registers those tables)

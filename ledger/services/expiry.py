@@ -71,6 +71,15 @@ def _due(at: datetime):
 def _batch_expire(*, lot_ids: list[int], at: datetime, actor: Actor) -> tuple[int, int, int]:
     """Expire the lots among ``lot_ids`` still due once their accounts are locked; return
     (lots, credits, accounts)."""
+    return lots_expire(lot_ids=lot_ids, at=at, actor=actor)
+
+
+def lots_expire(*, lot_ids: list[int], at: datetime, actor: Actor) -> tuple[int, int, int]:
+    """Expire the lots among ``lot_ids`` due at ``at``, inside the caller's transaction:
+    one EXPIRE entry each, lots zeroed and stamped, balances and totals moved (accounts
+    locked here, by id). Returns (lots, credits, accounts); lots not due are left alone."""
+    if not lot_ids:
+        return 0, 0, 0
     account_ids = Grant.objects.filter(pk__in=lot_ids).values_list("account_id", flat=True).distinct()
     list(CreditAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk").values_list("pk"))
     due = _due(at).filter(pk__in=lot_ids)

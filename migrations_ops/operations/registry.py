@@ -33,4 +33,9 @@ def operations_all() -> list[Operation]:
 
 def _load_builtin() -> None:
     # Importing the modules registers them; done lazily so models are ready.
-    from . import key_credits  # noqa: F401
+    # issue 8a: expiry backfill, orphaned credits
+    from . import (  # noqa: F401
+        expiry_backfill,
+        key_credits,  # noqa: F401
+        orphaned_credits,
+    )

@@ -40,6 +40,8 @@ class Command(BaseCommand):
         parser.add_argument("--settle", help="rollback: how to settle spent credits (e.g. keep)")
         parser.add_argument("--reason", default="", help="rollback: why (kept in the audit log)")
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        # issue 8a: expiry-backfill
+        parser.add_argument("--months", help="expiry-backfill: months after the grant (default: the workspace policy)")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, **options):
@@ -90,7 +92,10 @@ class Command(BaseCommand):
         return run
 
     def _params(self) -> dict:
-        return {"workspace": self.options["workspace"]}
+        params = {"workspace": self.options["workspace"]}
+        if self.options.get("months") is not None:  # issue 8a: expiry-backfill
+            params["months"] = self.options["months"]
+        return params
 
     # -- modes ---------------------------------------------------------------------------------
 
