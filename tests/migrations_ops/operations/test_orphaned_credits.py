@@ -1,9 +1,11 @@
 """orphaned-credits: orphans per table, archive and delete children first, the foreign key
 added without a long lock, catalog verify, exact rollback, resume after kill -9."""
+import io
 import signal
 from datetime import UTC, datetime
 
 import pytest
+from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 
 from ledger.actors import Actor
@@ -156,6 +158,12 @@ def test_missing_legacy_tables_are_refused_and_nothing_is_written(db):
     assert not Run.objects.exists()
 
 
+def test_listed_by_migrate_credits(db):
+    out = io.StringIO()
+    call_command("migrate_credits", "--list", stdout=out)
+    assert any(line.startswith(OP) for line in out.getvalue().splitlines())
+
+
 def test_seeded_user_credits_reference_deleted_users():
     assert legacy_user_ids(8) == [1, 2, 3, 4, 5, 6, 8, 9]
 
@@ -192,3 +200,19 @@ def test_resume_after_kill_9_ends_like_an_uninterrupted_run(legacy_orphans_tx, k
     assert run.status == RunStatus.SUCCEEDED and run.changed == 10
     assert run.records.filter(action=RecordAction.CHANGED).count() == 10
     assert orphan_counts() == {t: 0 for t in ORPHANS} and fk_state() == "valid"
+
+
+def test_seed_legacy_makes_orphans_the_operation_cleans_and_users_expiry_backfill_opens(db):
+    out = io.StringIO()
+    call_command("seed_legacy", "--users", "60", "--teams", "5", "--user-credits", "70", "--api-key-credits", "40",
+                 "--credit-transactions", "90", "--seed", "3", stdout=out)
+    assert "users: 60 rows" in out.getvalue() and LegacyUser.objects.count() == 60
+    try:
+        counts = orphan_counts()
+        assert all(counts[table] > 0 for table in ORPHANS), counts
+        run = operation_run(OP, batch_size=25)
+        assert run.changed == sum(counts.values()) + 2 and orphan_counts() == {t: 0 for t in ORPHANS}
+        backfill = operation_run("expiry-backfill", batch_size=25)
+        assert backfill.status == RunStatus.SUCCEEDED and backfill.failed > 0 and backfill.totals["opening_expired"] > 0
+    finally:
+        tables_drop()
