@@ -30,10 +30,12 @@ def legacy_user_ids(count: int) -> list[int]:
 
 
 def _users_rows(count: int, rng: random.Random) -> Iterator[tuple]:
-    for user_id in legacy_user_ids(count):
+    for number, user_id in enumerate(legacy_user_ids(count), start=1):
         draw = rng.random()
-        credits = 10 if draw < 0.15 else 0 if draw < 0.22 else -rng.randint(1, 50) if draw < 0.25 else rng.randint(1, 500)
-        email = f"user{user_id}@example.com" if rng.random() > 0.02 else f"user{user_id}@"
+        credits = 10 if draw < 0.15 else 0 if draw < 0.22 else rng.randint(1, 500)
+        if number % 25 == 0:
+            credits = -rng.randint(1, 50)  # a balance that went negative, 1 in 25
+        email = f"user{user_id}@" if number % 40 == 0 else f"user{user_id}@example.com"  # malformed, 1 in 40
         created = _START + timedelta(minutes=rng.randint(0, 60 * 24 * 1000))
         yield user_id, email, credits, created
 
