@@ -39,6 +39,8 @@ class StartForm(forms.Form):
     workspace = forms.CharField(required=False, help_text="Limit to one workspace (legacy id, e.g. ws_abc).")
     batch_size = forms.IntegerField(min_value=1, initial=runs.DEFAULT_BATCH_SIZE)
     throttle_ms = forms.IntegerField(min_value=0, initial=0)
+    # issue 8a: expiry-backfill
+    months = forms.CharField(required=False, help_text="expiry-backfill: months after the grant (default: policy).")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -166,8 +168,10 @@ class RunAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
-                preview = runs.run_preview(operation=data["operation"], params={"workspace": data["workspace"]},
-                                           execute=False)
+                params = {"workspace": data["workspace"]}
+                if data.get("months"):  # issue 8a: expiry-backfill
+                    params["months"] = data["months"]
+                preview = runs.run_preview(operation=data["operation"], params=params, execute=False)
                 with transaction.atomic():
                     run = runs.run_create(preview=preview, actor=actor, dry_run=True, options=runs.options_clean(
                         batch_size=data["batch_size"], throttle_ms=data["throttle_ms"]))

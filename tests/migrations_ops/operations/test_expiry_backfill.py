@@ -217,3 +217,26 @@ def test_resume_after_kill_9_ends_like_an_uninterrupted_run(transactional_db, ac
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED and run.summary() == plan.summary()
     assert grants_without_expiry().count() == 0 and user_account(2).balance == 100
+
+
+def test_admin_starts_a_dry_run_with_months_and_refuses_bad_months(client, legacy_expiry, monkeypatch):
+    from django.contrib.auth.models import Permission
+    from django.urls import reverse
+
+    from migrations_ops import tasks
+
+    from ...factories import StaffFactory
+
+    user = StaffFactory()
+    user.user_permissions.set(Permission.objects.filter(codename__in=["run_migrations", "view_run"]))
+    client.force_login(user)
+    monkeypatch.setattr(tasks.run_execute_task, "delay", lambda *a: None)
+    form = {"operation": OP, "workspace": "", "batch_size": 10, "throttle_ms": 0}
+    refused = client.post(reverse("admin:migrations_ops_run_start"), {**form, "months": "0"})
+    assert refused.status_code == 200 and b"--months must be from 1 to 1200" in refused.content
+    assert not Run.objects.exists()
+    client.post(reverse("admin:migrations_ops_run_start"), {**form, "months": "3"})
+    plan = Run.objects.get()
+    assert plan.dry_run and plan.params == {"months": 3}
+    assert tasks.run_execute_task(plan.pk, user.pk) == RunStatus.SUCCEEDED
+    assert Run.objects.get(pk=plan.pk).totals["users_opened"] == 2

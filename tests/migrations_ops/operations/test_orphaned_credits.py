@@ -216,3 +216,28 @@ def test_seed_legacy_makes_orphans_the_operation_cleans_and_users_expiry_backfil
         assert backfill.status == RunStatus.SUCCEEDED and backfill.failed > 0 and backfill.totals["opening_expired"] > 0
     finally:
         tables_drop()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_postgresql_a_held_lock_times_out_the_add_and_a_resume_finishes(legacy_orphans_tx, actor):
+    import psycopg
+
+    from migrations_ops.services import runs
+
+    s = connection.settings_dict
+    other = psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432, user=s["USER"],
+                            password=s["PASSWORD"] or None, dbname=s["NAME"])
+    try:
+        # An open write transaction on user_credits: ADD CONSTRAINT must not queue behind it
+        # (and stall every later query on the table); it gives up after the lock timeout.
+        other.execute('UPDATE "user_credits" SET "balance" = "balance" WHERE "id" = 1')
+        with pytest.raises(Exception, match="lock timeout"):
+            operation_run(OP, batch_size=100)
+        run = Run.objects.get(dry_run=False)
+        assert run.status == RunStatus.FAILED and run.cursor == ["user_credits", 5] and fk_state() == "absent"
+    finally:
+        other.rollback()
+        other.close()
+    resumed = runs.run_execute(run_id=run.pk, actor=actor)
+    assert resumed.status == RunStatus.SUCCEEDED and fk_state() == "valid" and resumed.changed == 10
