@@ -44,6 +44,8 @@ class StartForm(forms.Form):
         required=False, widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Operation parameters, one name=value per line (e.g. rate=1.5); the operation validates them.",
     )
+    # issue 8a: expiry-backfill
+    months = forms.CharField(required=False, help_text="expiry-backfill: months after the grant (default: policy).")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -181,8 +183,10 @@ class RunAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
-                preview = runs.run_preview(operation=data["operation"], params={"workspace": data["workspace"], **data["parameters"]},
-                                           execute=False)
+                params = {"workspace": data["workspace"], **data["parameters"]}
+                if data.get("months"):  # issue 8a: expiry-backfill
+                    params["months"] = data["months"]
+                preview = runs.run_preview(operation=data["operation"], params=params, execute=False)
                 with transaction.atomic():
                     run = runs.run_create(preview=preview, actor=actor, dry_run=True, options=runs.options_clean(
                         batch_size=data["batch_size"], throttle_ms=data["throttle_ms"]))

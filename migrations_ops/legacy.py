@@ -33,6 +33,8 @@ class LegacyTable:
     indexes: list[tuple[str, ...]] = field(default_factory=list)
     #: (column, referenced table, referenced column): portable FOREIGN KEY clauses.
     foreign_keys: list[tuple[str, str, str]] = field(default_factory=list)
+    #: A table Django's migrations own (e.g. ``users``): seeding empties it, never drops it.
+    managed: bool = False
 
 
 LEGACY_TABLES: dict[str, LegacyTable] = {}
@@ -63,6 +65,8 @@ def legacy_table_create(table: LegacyTable, *, using: str = "default") -> None:
     connection = connections[using]
     quote = connection.ops.quote_name
     legacy_table_drop(table, using=using)
+    if table.managed:
+        return
     columns = ", ".join(
         [_column_sql(connection, column) for column in table.columns]
         + [f"FOREIGN KEY ({quote(c)}) REFERENCES {quote(t)} ({quote(r)})" for c, t, r in table.foreign_keys]
@@ -78,11 +82,16 @@ def legacy_table_create(table: LegacyTable, *, using: str = "default") -> None:
 
 
 def legacy_table_drop(table: LegacyTable, *, using: str = "default") -> None:
-    """Drop the table if it exists (on PostgreSQL with the foreign keys that point at it)."""
+    """Drop the table if it exists (a managed table is emptied instead). On PostgreSQL,
+    foreign keys other legacy tables hold on it go with it (CASCADE)."""
     connection = connections[using]
-    cascade = " CASCADE" if connection.vendor == "postgresql" else ""
+    name = connection.ops.quote_name(table.name)
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(table.name)}{cascade}")
+        if table.managed:
+            cursor.execute(f"DELETE FROM {name}")
+            return
+        cascade = " CASCADE" if connection.vendor == "postgresql" else ""
+        cursor.execute(f"DROP TABLE IF EXISTS {name}{cascade}")
 
 
 def legacy_table_exists(name: str, *, using: str = "default") -> bool:
@@ -183,4 +192,9 @@ KEYS_TABLE = legacy_table_register(
 
 
 # -- deprecated credit allocation tables and USD billing (issue 8b) ----------------------
-from . import legacy_billing, legacy_credit_allocations  # noqa: E402,F401
+# -- users, teams, user_credits, api_key_credits, credit_transactions (issue 8a) -----------
+from . import (  # noqa: E402,F401
+    legacy_billing,
+    legacy_credit_allocations,
+    legacy_credits,  # noqa: E402,F401  (registers those tables)
+)

@@ -151,5 +151,24 @@ class LegacyKey(models.Model):
         return self.id
 
 
+class LegacyUser(models.Model):
+    """The product's legacy ``users`` table (credit system update guide): a ``credits``
+    balance column with no history. Managed by Django so that the change of its default
+    for new users (10 -> 100) is a normal schema migration; ``db_default`` makes the
+    database column default itself change, not only Django's."""
+
+    id = models.BigAutoField(primary_key=True)
+    email = models.CharField(max_length=254)
+    credits = models.IntegerField(db_default=100)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "users"
+        verbose_name = "legacy user"
+
+    def __str__(self) -> str:
+        return self.email
+
+
 # USD billing to credits (issue 8b) -------------------------------------------------------
 from .billing_models import BillingMigrationLog, BillingMigrationStatus, LegacyUserBilling  # noqa: E402,F401

@@ -40,7 +40,7 @@ FROM (
            ROW_NUMBER() OVER (PARTITION BY g.account_id ORDER BY g.id) AS rn,
            SUM(g.remaining) OVER (PARTITION BY g.account_id ORDER BY g.id ROWS UNBOUNDED PRECEDING) AS running
     FROM ledger_grant g
-    WHERE g.account_id IN ({ids}) AND g.remaining > 0 AND g.expires_at <= %s
+    WHERE g.account_id IN ({ids}) AND g.remaining > 0 AND g.expires_at <= %s{lots}
 ) d
 JOIN ledger_creditaccount a ON a.id = d.account_id
 ORDER BY d.account_id, d.rn
@@ -55,7 +55,7 @@ SET balance = ledger_creditaccount.balance - d.total,
 FROM (
     SELECT g.account_id, SUM(g.remaining) AS total, COUNT(*) AS lots
     FROM ledger_grant g
-    WHERE g.account_id IN ({ids}) AND g.remaining > 0 AND g.expires_at <= %s
+    WHERE g.account_id IN ({ids}) AND g.remaining > 0 AND g.expires_at <= %s{lots}
     GROUP BY g.account_id
 ) d
 WHERE ledger_creditaccount.id = d.account_id
@@ -78,8 +78,26 @@ def _due(at: datetime):
 def _batch_expire(*, account_ids: list[int], at: datetime, actor: Actor) -> tuple[int, int, int]:
     """Expire every lot of ``account_ids`` still due once the accounts are locked; return
     (lots, credits, accounts)."""
+    return lots_expire(account_ids=account_ids, at=at, actor=actor)
+
+
+def lots_expire(
+    *, at: datetime, actor: Actor, account_ids: list[int] | None = None, lot_ids: list[int] | None = None
+) -> tuple[int, int, int]:
+    """Expire due lots inside the caller's transaction: every due lot of ``account_ids``, or
+    only those among ``lot_ids`` when given (their accounts, if ``account_ids`` is not).
+    One EXPIRE entry each, lots zeroed and stamped, balances and totals moved, accounts
+    locked here by id. Returns (lots, credits, accounts); lots not due are left alone."""
+    if account_ids is None:
+        account_ids = sorted(set(Grant.objects.filter(pk__in=lot_ids or []).values_list("account_id", flat=True)))
+    if not account_ids:
+        return 0, 0, 0
     list(CreditAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk").values_list("pk"))
     due = _due(at).filter(account_id__in=account_ids)
+    lot_filter, lot_params = "", []
+    if lot_ids is not None:
+        due = due.filter(pk__in=lot_ids)
+        lot_filter, lot_params = f" AND g.id IN ({', '.join(['%s'] * len(lot_ids))})", list(lot_ids)
     summary = due.aggregate(
         lots=Count("id"), credits=Coalesce(Sum("remaining"), Value(0)), accounts=Count("account_id", distinct=True)
     )
@@ -88,8 +106,11 @@ def _batch_expire(*, account_ids: list[int], at: datetime, actor: Actor) -> tupl
     placeholders = ", ".join(["%s"] * len(account_ids))
     with connection.cursor() as cursor:
         # Entries first and accounts second: both read the lots' remaining before it is zeroed.
-        cursor.execute(_INSERT_ENTRIES.format(ids=placeholders), [EntryType.EXPIRE, actor.label, at, *account_ids, at])
-        cursor.execute(_UPDATE_ACCOUNTS.format(ids=placeholders), [at, *account_ids, at])
+        cursor.execute(
+            _INSERT_ENTRIES.format(ids=placeholders, lots=lot_filter),
+            [EntryType.EXPIRE, actor.label, at, *account_ids, at, *lot_params],
+        )
+        cursor.execute(_UPDATE_ACCOUNTS.format(ids=placeholders, lots=lot_filter), [at, *account_ids, at, *lot_params])
     due.update(remaining=0, expired_at=at)
     return summary["lots"], summary["credits"], summary["accounts"]
 

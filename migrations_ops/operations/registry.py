@@ -33,8 +33,10 @@ def operations_all() -> list[Operation]:
 
 def _load_builtin() -> None:
     # Importing the modules registers them; done lazily so models are ready.
-    from . import (  # noqa: F401  (issue 8b)
+    from . import (  # noqa: F401
         billing_usd_to_credits,
         drop_credit_allocations,
+        expiry_backfill,
         key_credits,  # noqa: F401
+        orphaned_credits,
     )

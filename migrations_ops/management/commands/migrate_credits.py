@@ -43,6 +43,8 @@ class Command(BaseCommand):
         parser.add_argument("--rate", help="billing-usd-to-credits: credits per USD (default 1.0)")
         parser.add_argument("--uah-rate", help="billing-usd-to-credits: credits per UAH (default: UAH not converted)")
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        # issue 8a: expiry-backfill
+        parser.add_argument("--months", help="expiry-backfill: months after the grant (default: the workspace policy)")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, **options):
@@ -94,7 +96,8 @@ class Command(BaseCommand):
 
     def _params(self) -> dict:
         # Only the parameters given: an operation refuses ones it does not take.
-        return {name: self.options[name] for name in ("workspace", "rate", "uah_rate") if self.options[name] is not None}
+        names = ("workspace", "rate", "uah_rate", "months")
+        return {name: self.options[name] for name in names if self.options.get(name) is not None}
 
     # -- modes ---------------------------------------------------------------------------------
 

@@ -43,7 +43,10 @@ def test_list_names_every_operation_on_one_line():
     lines = command("--list").splitlines()
     names = [line.split()[0] for line in lines]
     assert names == sorted(set(names))
-    assert {"key-credits", "key-credits-sync-back", "drop-credit-allocations", "billing-usd-to-credits"} <= set(names)
+    assert {
+        "key-credits", "key-credits-sync-back", "drop-credit-allocations", "billing-usd-to-credits",
+        "expiry-backfill", "orphaned-credits",
+    } <= set(names)
 
 
 @pytest.mark.django_db
