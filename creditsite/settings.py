@@ -177,3 +177,8 @@ CREDITS_USAGE_HOLD_TIMEOUT_MINUTES = env.int("CREDITS_USAGE_HOLD_TIMEOUT_MINUTES
 # Lots expired per transaction by the expiry job, and accounts refilled per batch.
 CREDITS_EXPIRY_BATCH_SIZE = env.int("CREDITS_EXPIRY_BATCH_SIZE", default=2000)
 CREDITS_REFILL_BATCH_SIZE = env.int("CREDITS_REFILL_BATCH_SIZE", default=500)
+
+# Ledger debits (issue 9) -----------------------------------------------------------
+# On PostgreSQL, debit_create runs as one statement (the ledger_debit function of ledger
+# migration 0009) instead of seven; off: the Python posting core, as on other databases.
+LEDGER_DEBIT_FAST_PATH = env.bool("LEDGER_DEBIT_FAST_PATH", default=True)
