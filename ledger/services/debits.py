@@ -46,7 +46,6 @@ def debit_apply(
     return entry, allocations_record(entry=entry, draws=draws)
 
 
-@transaction.atomic(durable=True)
 def debit_create(
     *,
     account_id: int,
@@ -71,13 +70,23 @@ def debit_create(
         actor=actor, description=description or "Debit", source=source, source_id=source_id,
         idempotency_key=idempotency_key, fingerprint=fingerprint,
     )
-    if debit_fast_path():
+    if debit_fast_path() and connection.get_autocommit():
+        # Outside any transaction the one statement is its own transaction: PostgreSQL
+        # commits it (deferred checks included) before it answers, without BEGIN and COMMIT
+        # round trips. In a caller's transaction, atomic(durable=True) refuses, as ever.
         return _debit_statement(account_id=account_id, workspace_id=workspace_id, amount=credits, posting=posting)
+    return _debit_durable(account_id=account_id, workspace_id=workspace_id, amount=credits, posting=posting)
+
+
+@transaction.atomic(durable=True)
+def _debit_durable(*, account_id: object, workspace_id: int | None, amount: int, posting: Posting) -> DebitResult:
+    if debit_fast_path():
+        return _debit_statement(account_id=account_id, workspace_id=workspace_id, amount=amount, posting=posting)
     account = account_lock(account_id=account_id, workspace_id=workspace_id)
-    previous = entry_replay(account=account, key=idempotency_key, fingerprint=fingerprint)
+    previous = entry_replay(account=account, key=posting.idempotency_key, fingerprint=posting.fingerprint)
     if previous is not None:
         return _replayed(previous)
-    entry, allocations = debit_apply(account=account, amount=credits, posting=posting)
+    entry, allocations = debit_apply(account=account, amount=amount, posting=posting)
     return DebitResult(entry=entry, allocations=allocations, replayed=False)
 
 

@@ -2,6 +2,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 
 from ledger import clock
 from ledger.exceptions import AccountNotFound, IdempotencyConflict, InsufficientCredits, InvalidInput, InvalidState
@@ -231,3 +232,13 @@ def test_debit_result_is_what_the_database_holds(account, actor, staff_actor):
 
 def fields(instance) -> dict:
     return {field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_debit_create_refuses_to_run_inside_a_callers_transaction(account, actor):
+    """Durable on both paths: the fast path's own-transaction statement is only taken
+    outside any transaction; inside one, atomic(durable=True) refuses."""
+    grant(account, actor, 10, "g")
+    with transaction.atomic(), pytest.raises(RuntimeError, match="durable"):
+        debit_create(account_id=account.pk, amount=1, actor=actor, idempotency_key="d")
+    assert debit_create(account_id=account.pk, amount=1, actor=actor, idempotency_key="d").entry.balance_after == 9
