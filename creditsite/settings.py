@@ -182,3 +182,8 @@ CREDITS_REFILL_BATCH_SIZE = env.int("CREDITS_REFILL_BATCH_SIZE", default=500)
 # Migration archives (issue 8b: drop-credit-allocations) ---------------------------
 # Where operations that drop data write their compressed, checksummed archives.
 MIGRATIONS_ARCHIVE_DIR = env.str("MIGRATIONS_ARCHIVE_DIR", default=str(VAR_DIR / "archives"))
+
+# Ledger debits (issue 9) -----------------------------------------------------------
+# On PostgreSQL, debit_create runs as one statement (the ledger_debit function of ledger
+# migration 0011) instead of seven; off: the Python posting core, as on other databases.
+LEDGER_DEBIT_FAST_PATH = env.bool("LEDGER_DEBIT_FAST_PATH", default=True)

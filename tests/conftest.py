@@ -17,6 +17,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+#: The ways debit_create can run here: the one-statement ledger_debit function (PostgreSQL
+#: only) and the Python posting core. Debit tests take ``debit_path`` to run through each.
+DEBIT_PATHS = ["fast", "python"] if connection.vendor == "postgresql" else ["python"]
+
+
+@pytest.fixture(params=DEBIT_PATHS)
+def debit_path(request, settings):
+    """Run the test with debit_create on each path (settings.LEDGER_DEBIT_FAST_PATH)."""
+    settings.LEDGER_DEBIT_FAST_PATH = request.param == "fast"
+    return request.param
+
+
 @pytest.fixture
 def actor():
     return Actor.system("tests")

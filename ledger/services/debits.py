@@ -3,17 +3,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
 
 from .. import clock
 from ..actors import Actor
 from ..amounts import amount_parse
-from ..exceptions import InvalidInput, InvalidState
+from ..exceptions import AccountNotFound, IdempotencyConflict, InsufficientCredits, InvalidInput, InvalidState
 from ..models import Allocation, CreditAccount, EntryType, Grant, GrantKind, LedgerEntry
 from ..selectors.policies import policy_get
 from .postings import (
     Posting,
     account_lock,
+    account_pk,
     allocations_record,
     entry_append,
     entry_replay,
@@ -43,7 +46,6 @@ def debit_apply(
     return entry, allocations_record(entry=entry, draws=draws)
 
 
-@transaction.atomic(durable=True)
 def debit_create(
     *,
     account_id: int,
@@ -58,19 +60,93 @@ def debit_create(
     """Debit the account exactly once per idempotency key.
 
     Draws lots by priority, earliest expiry, then age; a debit that would pass the
-    overdraft limit raises InsufficientCredits and writes nothing.
+    overdraft limit raises InsufficientCredits and writes nothing. On PostgreSQL (unless
+    settings.LEDGER_DEBIT_FAST_PATH is off) the whole debit is one statement, the
+    ``ledger_debit`` function, with the same steps and rules as the posting core.
     """
     credits = amount_parse(amount)
-    account = account_lock(account_id=account_id, workspace_id=workspace_id)
     fingerprint = request_hash(op="debit", amount=credits, source=source, source_id=source_id)
-    previous = entry_replay(account=account, key=idempotency_key, fingerprint=fingerprint)
-    if previous is not None:
-        return DebitResult(entry=previous, allocations=list(previous.allocations.all()), replayed=True)
     posting = Posting(
         actor=actor, description=description or "Debit", source=source, source_id=source_id,
         idempotency_key=idempotency_key, fingerprint=fingerprint,
     )
-    entry, allocations = debit_apply(account=account, amount=credits, posting=posting)
+    if debit_fast_path() and connection.get_autocommit():
+        # Outside any transaction the one statement is its own transaction: PostgreSQL
+        # commits it (deferred checks included) before it answers, without BEGIN and COMMIT
+        # round trips. In a caller's transaction, atomic(durable=True) refuses, as ever.
+        return _debit_statement(account_id=account_id, workspace_id=workspace_id, amount=credits, posting=posting)
+    return _debit_durable(account_id=account_id, workspace_id=workspace_id, amount=credits, posting=posting)
+
+
+@transaction.atomic(durable=True)
+def _debit_durable(*, account_id: object, workspace_id: int | None, amount: int, posting: Posting) -> DebitResult:
+    if debit_fast_path():
+        return _debit_statement(account_id=account_id, workspace_id=workspace_id, amount=amount, posting=posting)
+    account = account_lock(account_id=account_id, workspace_id=workspace_id)
+    previous = entry_replay(account=account, key=posting.idempotency_key, fingerprint=posting.fingerprint)
+    if previous is not None:
+        return _replayed(previous)
+    entry, allocations = debit_apply(account=account, amount=amount, posting=posting)
+    return DebitResult(entry=entry, allocations=allocations, replayed=False)
+
+
+def debit_fast_path() -> bool:
+    """Whether debit_create runs as the one-statement ``ledger_debit`` function (PostgreSQL)."""
+    return connection.vendor == "postgresql" and settings.LEDGER_DEBIT_FAST_PATH
+
+
+def _replayed(previous: LedgerEntry) -> DebitResult:
+    return DebitResult(entry=previous, allocations=list(previous.allocations.all()), replayed=True)
+
+
+_DEBIT_SQL = "SELECT ledger_debit(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+
+
+def _debit_statement(*, account_id: object, workspace_id: int | None, amount: int, posting: Posting) -> DebitResult:
+    """debit_create in one round trip: ``ledger_debit`` (migration 0009) locks, replays or
+    draws, writes, and answers with what the result needs, so no row is read back."""
+    pk = account_pk(account_id)
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_DEBIT_SQL, [
+            pk, workspace_id, amount, posting.idempotency_key, posting.fingerprint, clock.now(), now,
+            posting.source, posting.source_id, posting.description, posting.actor.label, posting.actor.user_id,
+        ])
+        answer = cursor.fetchone()[0]
+    outcome = answer[0]
+    if outcome == _WRITTEN:
+        return _debit_result(account_id=pk, amount=amount, posting=posting, now=now, answer=answer)
+    if outcome == _REPLAYED:
+        return _replayed(LedgerEntry.objects.get(pk=answer[1]))
+    if outcome == _CONFLICT:
+        raise IdempotencyConflict(posting.idempotency_key)
+    if outcome == _INSUFFICIENT:
+        raise InsufficientCredits(account_id=pk, balance=answer[1], available=answer[2], amount=amount)
+    raise AccountNotFound(account_id)
+
+
+# ledger_debit's first answer element (see sql/0011_debit_function.sql).
+_WRITTEN, _REPLAYED, _CONFLICT, _INSUFFICIENT = 0, 1, 2, 3
+
+
+def _debit_result(*, account_id: int, amount: int, posting: Posting, now, answer: list) -> DebitResult:
+    """The entry and allocations ledger_debit wrote, as instances, from its answer."""
+    entry_id, seq, before = answer[1:4]
+    entry = LedgerEntry(
+        id=entry_id, account_id=account_id, seq=seq, entry_type=EntryType.DEBIT, amount=-amount,
+        balance_before=before, balance_after=before - amount, lot_id=None, refund_of_id=None,
+        source=posting.source, source_id=posting.source_id, description=posting.description,
+        actor=posting.actor.label, actor_user_id=posting.actor.user_id,
+        idempotency_key=posting.idempotency_key, request_hash=posting.fingerprint, created_at=now,
+    )
+    count = (len(answer) - 4) // 3
+    ids, lots, takes = answer[4:4 + count], answer[4 + count:4 + 2 * count], answer[4 + 2 * count:]
+    allocations = [
+        Allocation(id=pk, entry=entry, lot_id=lot, amount=take, refunded=0) for pk, lot, take in zip(ids, lots, takes)
+    ]
+    for instance in (entry, *allocations):
+        instance._state.adding = False
+        instance._state.db = connection.alias
     return DebitResult(entry=entry, allocations=allocations, replayed=False)
 
 

@@ -26,12 +26,7 @@ from .rows import row_insert, rows_fetch
 def account_lock(*, account_id: object, workspace_id: int | None = None) -> CreditAccount:
     """Lock and return the account; a missing or foreign-workspace one raises AccountNotFound."""
     assert transaction.get_connection().in_atomic_block, "account_lock needs a transaction"
-    try:
-        pk = int(account_id)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise AccountNotFound(account_id) from None
-    if not 0 < pk < 2**63:  # beyond bigint: no such row (the ORM answered so too)
-        raise AccountNotFound(account_id)
+    pk = account_pk(account_id)
     # Every write starts here: one SQL statement, without building an ORM query.
     sql, params = "SELECT {columns} FROM {table} WHERE id = %s", [pk]
     if workspace_id is not None:
@@ -41,6 +36,17 @@ def account_lock(*, account_id: object, workspace_id: int | None = None) -> Cred
     for account in rows_fetch(CreditAccount, sql, params):
         return account
     raise AccountNotFound(account_id)
+
+
+def account_pk(account_id: object) -> int:
+    """Return ``account_id`` as a possible account id; anything else raises AccountNotFound."""
+    try:
+        pk = int(account_id)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise AccountNotFound(account_id) from None
+    if not 0 < pk < 2**63:  # beyond bigint: no such row (the ORM answered so too)
+        raise AccountNotFound(account_id)
+    return pk
 
 
 def request_hash(**params: object) -> str:

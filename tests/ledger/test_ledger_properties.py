@@ -115,7 +115,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.django_db
-def test_ledger_invariants_hold_for_any_sequence_of_operations():
+def test_ledger_invariants_hold_for_any_sequence_of_operations(debit_path):
     from hypothesis.stateful import run_state_machine_as_test
 
     run_state_machine_as_test(

@@ -12,7 +12,8 @@ from ledger.services.debits import debit_create
 from ledger.services.grants import grant_create
 from tests.factories import AccountFactory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+# Through both debit paths: ledger_debit and the Python posting core.
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("debit_path")]
 
 THREADS = 8
 

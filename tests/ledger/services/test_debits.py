@@ -2,10 +2,11 @@
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 
 from ledger import clock
 from ledger.exceptions import AccountNotFound, IdempotencyConflict, InsufficientCredits, InvalidInput, InvalidState
-from ledger.models import Allocation, EntryType, Grant, GrantKind
+from ledger.models import Allocation, EntryType, Grant, GrantKind, LedgerEntry
 from ledger.services.accounts import account_overdraft_set
 from ledger.services.debits import debit_create, refund_create
 from ledger.services.grants import grant_create, grant_void
@@ -13,7 +14,8 @@ from ledger.services.postings import lots_spendable
 
 from ..helpers import nothing_written, snapshot
 
-pytestmark = pytest.mark.django_db
+# Every test here runs through both debit paths (ledger_debit on PostgreSQL, Python).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("debit_path")]
 
 
 def grant(account, actor, amount, key, **kwargs):
@@ -175,14 +177,15 @@ def test_refund_of_debt_part_reduces_debt(account, actor):
     assert (account.balance, account.debt) == (-0, 0)
 
 
-def test_debit_query_count_does_not_grow_with_lots(account, actor, django_assert_num_queries):
-    """Lock, idempotency lookup, lots, lot update, entry, account update, allocation: one
-    query each however many lots the account has (plus the test's savepoint and release)."""
+def test_debit_query_count_does_not_grow_with_lots(account, actor, debit_path, django_assert_num_queries):
+    """Python path: lock, idempotency lookup, lots, lot update, entry, account update,
+    allocation, one query each however many lots the account has; fast path: one statement.
+    Plus the test's savepoint and release."""
     for n in range(5):
         grant(account, actor, 10, f"lot{n}", expires_at=None)
     debit_create(account_id=account.pk, amount=1, actor=actor, idempotency_key="warm")
-    with django_assert_num_queries(9):
-        debit_create(account_id=account.pk, amount=2, actor=actor, idempotency_key="d")
+    with django_assert_num_queries(3 if debit_path == "fast" else 9):
+        debit_create(account_id=account.pk, amount=12, actor=actor, idempotency_key="d")
 
 
 @pytest.mark.parametrize("account_id", [0, -1, 2**63, "x", None])
@@ -199,3 +202,43 @@ def test_debit_order_is_the_spendable_lots_order(account, actor):
     expected = [lot.pk for lot in lots_spendable(account=account, at=clock.now())]
     result = debit_create(account_id=account.pk, amount=30, actor=actor, idempotency_key="all")
     assert [allocation.lot_id for allocation in result.allocations] == expected
+
+
+def test_debit_on_another_workspaces_account_is_not_found(account, actor):
+    grant(account, actor, 10, "g")
+    with nothing_written(), pytest.raises(AccountNotFound):
+        debit_create(account_id=account.pk, workspace_id=account.workspace_id + 1, amount=1, actor=actor,
+                     idempotency_key="d")
+    result = debit_create(account_id=account.pk, workspace_id=account.workspace_id, amount=1, actor=actor,
+                          idempotency_key="d")
+    assert result.entry.balance_after == 9
+
+
+def test_debit_result_is_what_the_database_holds(account, actor, staff_actor):
+    """The entry and allocations debit_create returns (built from ledger_debit's answer on
+    the fast path) equal the rows as stored, field by field."""
+    grant(account, actor, 10, "a", priority=1)
+    grant(account, actor, 10, "b", priority=2)
+    account_overdraft_set(account_id=account.pk, limit=10, actor=actor, reason="x")
+    result = debit_create(account_id=account.pk, amount=25, actor=staff_actor, idempotency_key="d",
+                          description="three ways", source="task", source_id="t9")
+    stored = LedgerEntry.objects.get(pk=result.entry.pk)
+    assert fields(result.entry) == fields(stored)
+    assert [fields(a) for a in result.allocations] == [fields(a) for a in stored.allocations.order_by("id")]
+    assert [a.amount for a in result.allocations] == [10, 10, 5]
+    assert (stored.actor, stored.actor_user_id) == (staff_actor.label, staff_actor.user_id)
+    assert not result.replayed and not result.entry._state.adding
+
+
+def fields(instance) -> dict:
+    return {field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_debit_create_refuses_to_run_inside_a_callers_transaction(account, actor):
+    """Durable on both paths: the fast path's own-transaction statement is only taken
+    outside any transaction; inside one, atomic(durable=True) refuses."""
+    grant(account, actor, 10, "g")
+    with transaction.atomic(), pytest.raises(RuntimeError, match="durable"):
+        debit_create(account_id=account.pk, amount=1, actor=actor, idempotency_key="d")
+    assert debit_create(account_id=account.pk, amount=1, actor=actor, idempotency_key="d").entry.balance_after == 9
