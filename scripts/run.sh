@@ -9,6 +9,7 @@ mkdir -p var/log
 
 $PY manage.py migrate --noinput
 $PY manage.py demo_setup
+$PY manage.py credits_summary_refresh --days 90   # the overview's charts read this summary
 
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
