@@ -12,7 +12,6 @@ from ..actors import Actor
 from ..amounts import amount_parse
 from ..exceptions import AccountNotFound, IdempotencyConflict, InsufficientCredits, InvalidInput, InvalidState
 from ..models import Allocation, CreditAccount, EntryType, Grant, GrantKind, LedgerEntry
-from ..selectors.policies import policy_get
 from .postings import (
     Posting,
     account_lock,
@@ -158,14 +157,14 @@ class RefundResult:
 
 def _refund_lot(*, account: CreditAccount, source: Grant | None, amount: int, now) -> Grant:
     """Create a lot for refunded credits that cannot go back into their own lot (it is
-    gone, full, or they were debt); it keeps the source's priority and a fresh expiry."""
-    months = policy_get(workspace_id=account.workspace_id).expiry_months
-    expires_at = None
-    if source is not None and source.expires_at is not None:
-        expires_at = source.expires_at if source.expires_at > now else (clock.add_months(now, months) if months else None)
+    gone, full, or they were debt). It keeps the source's priority and expiry: credits
+    whose expiry has passed come back already due, so they are never spent and the next
+    expiry run takes them, instead of living on with a fresh expiry."""
+    expires_at = source.expires_at if source is not None else None
+    effective_from = now if expires_at is None or expires_at > now else source.effective_from
     return Grant.objects.create(
         account=account, kind=GrantKind.REFUND, amount=amount, remaining=amount,
-        priority=source.priority if source is not None else 50, effective_from=now,
+        priority=source.priority if source is not None else 50, effective_from=effective_from,
         expires_at=expires_at, reason="Refund", actor="system:refund",
     )
 

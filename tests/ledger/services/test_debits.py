@@ -242,3 +242,23 @@ def test_debit_create_refuses_to_run_inside_a_callers_transaction(account, actor
     with transaction.atomic(), pytest.raises(RuntimeError, match="durable"):
         debit_create(account_id=account.pk, amount=1, actor=actor, idempotency_key="d")
     assert debit_create(account_id=account.pk, amount=1, actor=actor, idempotency_key="d").entry.balance_after == 9
+
+
+def test_refund_after_the_lot_expired_comes_back_already_due_and_is_then_expired(account, actor, monkeypatch):
+    from ledger.services.expiry import grants_expire_due
+
+    start = clock.now()
+    lot = grant(account, actor, 10, "a", expires_at=start + timedelta(days=1))
+    debit = debit_create(account_id=account.pk, amount=4, actor=actor, idempotency_key="d").entry
+    later = start + timedelta(days=2)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    grants_expire_due(actor=actor)
+    refund_create(debit_entry_id=debit.pk, actor=actor, idempotency_key="r", reason="failed render")
+    refund_lot = Grant.objects.get(kind=GrantKind.REFUND)
+    assert (refund_lot.remaining, refund_lot.expires_at) == (4, lot.expires_at)
+    assert list(lots_spendable(account=account, at=later)) == []
+    with pytest.raises(InsufficientCredits):
+        debit_create(account_id=account.pk, amount=1, actor=actor, idempotency_key="d2")
+    grants_expire_due(actor=actor)
+    account.refresh_from_db()
+    assert (account.balance, account.total_expired, account.total_spent) == (0, 10, 0)
