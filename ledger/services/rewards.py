@@ -124,6 +124,8 @@ def reward_invite(
         invited = _customer(invited_id, inviter.workspace_id, field)
     if inviter.pk == invited.pk:
         raise InvalidInput(field, "must be another product user than the inviter")
+    # Two inviters rewarded at once for the same user queue here, so only one is paid.
+    Customer.objects.select_for_update().filter(pk=invited.pk).exists()
     rewarded_elsewhere = Grant.objects.filter(
         kind=GrantKind.INVITE, source_id=str(invited.pk), account__workspace_id=inviter.workspace_id
     ).exclude(account__customer_id=inviter.pk)

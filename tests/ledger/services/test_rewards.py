@@ -81,3 +81,24 @@ def test_reward_amount_zero_in_policy_grants_nothing(workspace, actor):
 def test_reward_for_unknown_user_is_not_found(db, actor):
     with pytest.raises(NotFound):
         reward_daily_signin(customer_id=424242, actor=actor)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_inviters_rewarded_at_once_for_the_same_user_are_paid_once():
+    from ledger.actors import Actor
+    from tests.factories import WorkspaceFactory
+
+    from ..db.test_concurrency import run_in_threads
+
+    actor = Actor.system("tests")
+    workspace = WorkspaceFactory()
+    invited = signup(workspace, actor, "newcomer")
+    inviters = [signup(workspace, actor, f"inviter{n}") for n in range(4)]
+
+    def work(i):
+        return reward_invite(inviter_id=inviters[i].customer.pk, invited_id=invited.customer.pk, actor=actor).granted
+
+    results, errors = run_in_threads(work, count=len(inviters))
+    assert errors == [] and sorted(results) == [False, False, False, True]
+    assert LedgerEntry.objects.filter(lot__kind=GrantKind.INVITE).count() == 1
