@@ -1,12 +1,10 @@
 """Idempotency-Key: retries replay the first response and write nothing; reuse is 422;
 two identical requests racing write once."""
-import threading
-
 import pytest
-from django.db import connection
 
 from ledger.models import IdempotentResponse, LedgerEntry
 from ledger.services import debits, grants
+from tests.concurrency import run_in_threads
 from tests.factories import AccountFactory, WorkspaceFactory
 
 from ..helpers import nothing_written, snapshot
@@ -116,21 +114,10 @@ def test_two_identical_requests_racing_write_once_and_get_identical_responses(pa
     calls = []
     real = getattr(module, service)
     monkeypatch.setattr(module, service, lambda **kw: calls.append(1) or real(**kw))
-    barrier = threading.Barrier(2)
-    responses = []
-
-    def call():
-        try:
-            barrier.wait()
-            responses.append(post(client, f"/api/v1/accounts/{account.pk}/{path}", {"amount": 10}, key="race"))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=call) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    responses, errors = run_in_threads(
+        lambda _: post(client, f"/api/v1/accounts/{account.pk}/{path}", {"amount": 10}, key="race"), 2
+    )
+    assert errors == []
     assert len(responses) == 2
     assert [r.status_code for r in responses] == [201, 201]
     assert responses[0].json() == responses[1].json()
@@ -145,21 +132,10 @@ def test_two_identical_requests_racing_write_once_and_get_identical_responses(pa
 def test_racing_signups_with_one_key_create_one_user():
     account = AccountFactory()
     client = client_for(account.workspace)
-    barrier = threading.Barrier(3)
-    responses = []
-
-    def call():
-        try:
-            barrier.wait()
-            responses.append(post(client, "/api/v1/customers/", {"external_id": "new", "email": "n@x.io"}, key="su"))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=call) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    responses, errors = run_in_threads(
+        lambda _: post(client, "/api/v1/customers/", {"external_id": "new", "email": "n@x.io"}, key="su"), 3
+    )
+    assert errors == []
     before = snapshot()
     assert {r.status_code for r in responses} == {201}
     assert len({r.content for r in responses}) == 1

@@ -1,13 +1,11 @@
 """Usage tasks over the API: create (soft check, hold), complete (charged once), fail, get, list."""
-import threading
-
 import pytest
-from django.db import connection
 
 from ledger.actors import Actor
 from ledger.models import CreditAccount, EntryType, GrantKind, LedgerEntry, UsageStatus, UsageTask
 from ledger.services.grants import grant_create
 from ledger.services.usage import task_create
+from tests.concurrency import run_in_threads
 from tests.factories import AccountFactory, WorkspaceFactory
 
 from ..helpers import nothing_written
@@ -253,21 +251,10 @@ def test_two_workers_completing_at_once_with_different_keys_charge_once():
     grant_create(account_id=account.pk, amount=500, kind=GrantKind.PURCHASE, actor=actor, idempotency_key="fund")
     task = task_create(account_id=account.pk, tier="pro", actor=actor).task
     client = client_for(account.workspace)
-    barrier = threading.Barrier(3)
-    responses = []
-
-    def deliver(n):
-        try:
-            barrier.wait()
-            responses.append(post(client, tasks_url(account, task, "complete/"), {"duration_seconds": 5}, key=f"cb-{n}"))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    responses, errors = run_in_threads(
+        lambda n: post(client, tasks_url(account, task, "complete/"), {"duration_seconds": 5}, key=f"cb-{n}"), 3
+    )
+    assert errors == []
     assert [r.status_code for r in responses] == [200, 200, 200]
     assert len({r.content for r in responses}) == 1
     assert LedgerEntry.objects.filter(account=account, entry_type=EntryType.DEBIT).count() == 1

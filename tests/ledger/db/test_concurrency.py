@@ -1,8 +1,6 @@
 """Concurrent writers on PostgreSQL: exact balances, no overdraft, an unbroken chain."""
-import threading
 
 import pytest
-from django.db import close_old_connections, connection
 
 from ledger.actors import Actor
 from ledger.exceptions import InsufficientCredits
@@ -10,35 +8,13 @@ from ledger.models import CreditAccount, LedgerEntry
 from ledger.services.accounts import account_overdraft_set
 from ledger.services.debits import debit_create
 from ledger.services.grants import grant_create
+from tests.concurrency import run_in_threads
 from tests.factories import AccountFactory
 
 # Through both debit paths: ledger_debit and the Python posting core.
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("debit_path")]
 
 THREADS = 8
-
-
-def run_in_threads(work, count=THREADS):
-    """Run ``work(i)`` in ``count`` threads, each with its own connection; return results."""
-    barrier = threading.Barrier(count)
-    results, errors = [None] * count, []
-
-    def target(i):
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as error:  # noqa: BLE001 - collected and re-raised by the test
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    close_old_connections()
-    return results, errors
 
 
 def assert_chain(account):

@@ -12,10 +12,10 @@ from ledger.services.accounts import account_overdraft_set
 from ledger.services.debits import debit_create
 from ledger.services.expiry import grants_expire_due
 from ledger.services.grants import grant_create
+from tests.concurrency import run_in_threads
 from tests.factories import AccountFactory
 
 from ..invariants import assert_account_consistent
-from .test_usage import run_in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -132,7 +132,8 @@ def test_two_workers_expiring_at_once_expire_each_lot_once(workspace, actor):
     for account in accounts:
         for lot in range(8):
             grant(account, actor, 5 + lot, timedelta(minutes=-(lot + 1)), f"g{lot}")
-    results = run_in_threads(2, lambda: grants_expire_due(actor=actor, batch_size=5).lots)
+    results, errors = run_in_threads(lambda _: grants_expire_due(actor=actor, batch_size=5).lots, 2)
+    assert errors == []
     assert all(isinstance(result, int) for result in results), results
     assert sum(results) == 48
     assert LedgerEntry.objects.filter(entry_type=EntryType.EXPIRE).count() == 48

@@ -9,10 +9,10 @@ from ledger.models import CreditAccount, EntryType, Grant, GrantKind, LedgerEntr
 from ledger.services.accounts import account_overdraft_set
 from ledger.services.debits import debit_create
 from ledger.services.refills import account_refill, accounts_refill_due, refill_period_start
+from tests.concurrency import run_in_threads
 from tests.factories import AccountFactory
 
 from ..invariants import assert_account_consistent
-from .test_usage import run_in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -127,7 +127,8 @@ def test_refill_credits_command_prints_what_it_did(workspace, capsys):
 def test_two_workers_refilling_at_once_refill_each_account_once(workspace, actor):
     accounts = [refilled_account(workspace, day=31) for _ in range(10)]
     moment = at(2026, 4, 30, 6)
-    results = run_in_threads(2, lambda: accounts_refill_due(actor=actor, at=moment, batch_size=3).refilled)
+    results, errors = run_in_threads(lambda _: accounts_refill_due(actor=actor, at=moment, batch_size=3).refilled, 2)
+    assert errors == []
     assert all(isinstance(result, int) for result in results), results
     assert sum(results) == 10
     assert LedgerEntry.objects.filter(entry_type=EntryType.REFILL).count() == 10

@@ -87,9 +87,8 @@ def test_reward_for_unknown_user_is_not_found(db, actor):
 @pytest.mark.django_db(transaction=True)
 def test_two_inviters_rewarded_at_once_for_the_same_user_are_paid_once():
     from ledger.actors import Actor
+    from tests.concurrency import run_in_threads
     from tests.factories import WorkspaceFactory
-
-    from ..db.test_concurrency import run_in_threads
 
     actor = Actor.system("tests")
     workspace = WorkspaceFactory()

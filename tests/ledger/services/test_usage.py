@@ -1,11 +1,9 @@
 """Post-payment usage: soft check, pricing, exactly-once charge, holds, failures, sweeps."""
-import threading
 from datetime import timedelta
 from decimal import Decimal
 from unittest import mock
 
 import pytest
-from django.db import connection
 from django.test import override_settings
 
 from ledger import clock
@@ -23,6 +21,7 @@ from ledger.services.usage import (
     tasks_charge_uncharged,
     usage_price,
 )
+from tests.concurrency import run_in_threads
 
 from ..helpers import nothing_written
 from ..invariants import assert_account_consistent
@@ -200,34 +199,13 @@ def test_sweep_charges_succeeded_tasks_that_were_never_charged(account, actor):
     assert lost.credits_deducted and lost.credits_calculated == 70 and account.balance == 430
 
 
-def run_in_threads(count, target):
-    """Run ``target`` in ``count`` threads released together; return results or errors."""
-    barrier = threading.Barrier(count)
-    results = []
-
-    def body():
-        try:
-            barrier.wait()
-            results.append(target())
-        except Exception as error:  # noqa: BLE001 - the test inspects it
-            results.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=body) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_completing_at_once_charge_once(account, actor):
     fund(account, actor)
     task = task_create(account_id=account.pk, tier="pro", actor=actor, estimated_duration_seconds="2").task
-    results = run_in_threads(2, lambda: task_complete(task_id=task.pk, duration_seconds="5.0", actor=actor).replayed)
+    results, errors = run_in_threads(lambda _: task_complete(task_id=task.pk, duration_seconds="5.0", actor=actor).replayed, 2)
+    assert errors == []
     assert sorted(results) == [False, True]
     account.refresh_from_db()
     assert account.balance == 430

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from migrations_ops.exceptions import ActiveRunExists
 from migrations_ops.models import Run, RunRecord, RunStatus
 from migrations_ops.operations.key_credits import KeyCreditsOperation
 from migrations_ops.services import runs
+from tests.concurrency import run_in_threads
 
 from ...ledger.helpers import snapshot
 from ..conftest import MIGRATED, operation_run
@@ -217,23 +217,11 @@ def test_resume_of_a_run_whose_process_is_alive_is_refused(legacy_keys_tx, dual_
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_starts_leave_one_active_run(legacy_keys_tx, dual_phase):
-    barrier, outcomes = threading.Barrier(2), []
-
-    def start():
-        try:
-            preview = runs.run_preview(operation="key-credits", params={}, execute=True)
-            barrier.wait()
-            outcomes.append(runs.run_create(preview=preview, actor=Actor.system("t"), dry_run=False, options={}))
-        except ActiveRunExists as error:
-            outcomes.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=start) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    previews = [runs.run_preview(operation="key-credits", params={}, execute=True) for _ in range(2)]
+    outcomes, errors = run_in_threads(
+        lambda i: runs.run_create(preview=previews[i], actor=Actor.system("t"), dry_run=False, options={}), 2
+    )
+    outcomes = [o for o in outcomes if o is not None] + errors
     created = [o for o in outcomes if isinstance(o, Run)]
     refused = [o for o in outcomes if isinstance(o, ActiveRunExists)]
     assert len(created) == 1 and len(refused) == 1
