@@ -8,9 +8,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from ledger.models import CreditAccount
+from ledger.models import OWNER_RELATIONS, CreditAccount
 from ledger.selectors.backoffice import (
-    OWNER_RELATIONS,
     account_with_owner_get,
     entries_latest,
     entry_refundable,

@@ -1,5 +1,5 @@
 """Ledger models: who holds credits, the accounts, lots, entries and policies."""
-from .accounts import CreditAccount, OwnerKind, RefillInterval
+from .accounts import OWNER_RELATIONS, CreditAccount, OwnerKind, RefillInterval
 from .api_tokens import Ability, ApiToken, IdempotentResponse
 from .audit import AuditEvent
 from .entries import Allocation, EntryType, LedgerEntry
@@ -11,6 +11,7 @@ from .reports import DailySummary, ReportResult
 from .usage import UsageStatus, UsageTask, UsageTier
 
 __all__ = [
+    "OWNER_RELATIONS",
     "Ability",
     "Allocation",
     "ApiKey",

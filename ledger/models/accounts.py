@@ -18,6 +18,10 @@ class RefillInterval(models.TextChoices):
     MONTHLY = "monthly", "Monthly"
 
 
+#: Relations to load with an account so that ``owner`` and ``owner_label`` need no query.
+OWNER_RELATIONS = ("workspace", "customer", "api_key", "identity")
+
+
 def _only_owner(kind: str, field: str | None) -> Q:
     owner_fields = ("customer", "api_key", "identity")
     condition = Q(owner_kind=kind)

@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet, Sum
 
 from .. import clock
 from ..exceptions import AccountNotFound, InvalidInput
-from ..models import CreditAccount, Grant, LedgerEntry, OwnerKind
+from ..models import OWNER_RELATIONS, CreditAccount, Grant, LedgerEntry, OwnerKind
 
 #: Owner kind -> the owner relation whose ``external_id`` finds the account.
 _OWNER_RELATION = {
@@ -25,9 +25,7 @@ EXPIRING_LOTS_LISTED = 100
 
 
 def _accounts(workspace_id: int) -> QuerySet[CreditAccount]:
-    return CreditAccount.objects.filter(workspace_id=workspace_id).select_related(
-        "workspace", "customer", "api_key", "identity"
-    )
+    return CreditAccount.objects.filter(workspace_id=workspace_id).select_related(*OWNER_RELATIONS)
 
 
 def account_get(*, account_id: int, workspace_id: int) -> CreditAccount:

@@ -3,11 +3,8 @@ from __future__ import annotations
 
 from django.db.models import F, QuerySet
 
-from ..models import CreditAccount, Grant, LedgerEntry
+from ..models import OWNER_RELATIONS, CreditAccount, Grant, LedgerEntry
 from ..services.debits import REFUNDABLE_TYPES
-
-#: Relations needed to label an account by its owner without extra queries.
-OWNER_RELATIONS = ("workspace", "customer", "api_key", "identity")
 
 
 def account_with_owner_get(*, account_id: object) -> CreditAccount | None:

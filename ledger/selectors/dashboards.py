@@ -9,7 +9,7 @@ from django.db.models.functions import Coalesce
 from django_celery_beat.models import PeriodicTask
 
 from .. import clock
-from ..models import CreditAccount, DailySummary, Grant, ReportResult, Workspace
+from ..models import OWNER_RELATIONS, CreditAccount, DailySummary, Grant, ReportResult, Workspace
 
 FLOWS = ("granted", "spent", "expired", "refilled")
 
@@ -52,7 +52,7 @@ def accounts_top(*, workspace_id: int | None, order: str, limit: int = 10) -> li
     """Return the accounts with the highest ``order`` field (balance or total_spent)."""
     if order not in ("balance", "total_spent"):
         raise ValueError(f"cannot rank accounts by {order!r}")
-    accounts = CreditAccount.objects.select_related("workspace", "customer", "api_key", "identity")
+    accounts = CreditAccount.objects.select_related(*OWNER_RELATIONS)
     if workspace_id is not None:
         accounts = accounts.filter(workspace_id=workspace_id)
     # No tie-breaker: ``ORDER BY x DESC, id`` would sort every account sharing a value

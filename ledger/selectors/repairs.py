@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.db.models import Max, Sum
 
-from ..models import CreditAccount, Grant, LedgerEntry
+from ..models import OWNER_RELATIONS, CreditAccount, Grant, LedgerEntry
 from ..totals import TOTAL_FIELDS, totals_aggregates
 
 
@@ -37,7 +37,7 @@ class RepairPreview:
 
 def account_repair_preview(*, account_id: int) -> RepairPreview:
     """Return the account's stored figures beside what its entries and lots say (4 queries)."""
-    account = CreditAccount.objects.select_related("workspace", "customer", "api_key", "identity").get(pk=account_id)
+    account = CreditAccount.objects.select_related(*OWNER_RELATIONS).get(pk=account_id)
     sums = LedgerEntry.objects.filter(account=account).aggregate(**totals_aggregates(), seq=Max("seq"))
     from_entries = {name: sums[name] for name in ("balance", *TOTAL_FIELDS)} | {"entry_seq": sums["seq"] or 0}
     last_after = (
