@@ -43,10 +43,10 @@ def _key_values(key: LegacyKey) -> dict:
     }
 
 
-def _locked_keys(rows: list) -> dict[str, LegacyKey]:
+def _locked_keys(ids: list[str]) -> dict[str, LegacyKey]:
     """Re-read a batch's keys on the primary, locked in id order: the replica only says
     which keys to visit; the values moved are the primary's, under lock."""
-    queryset = LegacyKey.objects.select_for_update().filter(pk__in=[row.pk for row in rows]).order_by("pk")
+    queryset = LegacyKey.objects.select_for_update().filter(pk__in=ids).order_by("pk")
     return {key.pk: key for key in queryset}
 
 
@@ -58,13 +58,23 @@ def _keys_table_check(result: CheckResult, using: str) -> bool:
 
 
 class _KeysOperation(Operation):
-    """Shared by both operations: the source is the legacy keys table."""
+    """Shared by both operations: the source is the legacy keys table. A batch's rows are
+    key ids: the values are read again on the primary, under lock (``_locked_keys``)."""
 
     def scope(self, *, params, using):
         queryset = LegacyKey.objects.using(using).all()
         if params.get("workspace"):
             queryset = queryset.filter(workspace_id=params["workspace"])
         return queryset
+
+    def batch_read(self, *, params, after, limit, using):
+        queryset = self.scope(params=params, using=using)
+        if after is not None:
+            queryset = queryset.filter(pk__gt=after)
+        return list(queryset.order_by("pk").values_list("pk", flat=True)[:limit])
+
+    def row_cursor(self, row):
+        return row
 
 
 @register
@@ -125,7 +135,7 @@ class KeyCreditsOperation(_KeysOperation):
         # Keys whose API key has no account yet (nearly all, on a first run) are migrated
         # set-based; the rest (re-runs after a rollback, partial states) row by row.
         bulk = key_accounts_migrate(keys=valid, actor=ctx.actor, batch=batch) if valid else {}
-        return [self._row(locked.get(row.pk), row.pk, ctx, batch, bulk.get(row.pk)) for row in rows]
+        return [self._row(locked.get(pk), pk, ctx, batch, bulk.get(pk)) for pk in rows]
 
     def _row(self, key: LegacyKey | None, pk: str, ctx: Context, batch, done=None) -> RowOutcome:
         if key is None:
@@ -159,14 +169,17 @@ class KeyCreditsOperation(_KeysOperation):
         return RowOutcome(pk, RecordAction.CHANGED, old=old, new=new, totals=totals)
 
     def batch_conserve(self, *, rows, outcomes, ctx):
-        moved = [o.key for o in outcomes if o.action == RecordAction.CHANGED and o.totals.get("credits")]
-        if not moved:
+        changed = [o for o in outcomes if o.action == RecordAction.CHANGED and o.totals.get("credits")]
+        if not changed:
             return []
+        moved = [o.key for o in changed]
         legacy = dict(
             LegacyKey.objects.filter(pk__in=moved).values_list("workspace_id").annotate(total=Sum("remaining_requests"))
         )
+        # Through the keys' accounts (indexed), not a scan of every grant by source_id.
         granted = dict(
-            Grant.objects.filter(kind=GrantKind.MIGRATION, source=SOURCE, source_id__in=moved, voided_at__isnull=True)
+            Grant.objects.filter(account_id__in=[o.new["account_id"] for o in changed], kind=GrantKind.MIGRATION,
+                                 source=SOURCE, source_id__in=moved, voided_at__isnull=True)
             .values_list("account__workspace__slug").annotate(total=Sum("amount"))
         )
         return [
@@ -263,21 +276,21 @@ class KeyCreditsSyncBackOperation(_KeysOperation):
             .order_by("pk").values_list("pk", "api_key__external_id", "api_key__workspace__slug", "balance")
         }
         outcomes = []
-        for row in rows:
-            key = locked.get(row.pk)
+        for pk in rows:
+            key = locked.get(pk)
             found = accounts.get((key.pk, key.workspace_id)) if key else None
             if key is None or key.deleted_at_m is not None or found is None:
-                outcomes.append(RowOutcome(row.pk, RecordAction.SKIPPED, message="deleted, gone or not migrated"))
+                outcomes.append(RowOutcome(pk, RecordAction.SKIPPED, message="deleted, gone or not migrated"))
                 continue
             account_id, balance = found
             if balance < 0:
-                outcomes.append(RowOutcome(row.pk, RecordAction.FAILED, message=f"account #{account_id} is in debt ({balance})"))
+                outcomes.append(RowOutcome(pk, RecordAction.FAILED, message=f"account #{account_id} is in debt ({balance})"))
             elif balance == key.remaining_requests:
-                outcomes.append(RowOutcome(row.pk, RecordAction.SKIPPED, message="in sync"))
+                outcomes.append(RowOutcome(pk, RecordAction.SKIPPED, message="in sync"))
             else:
                 LegacyKey.objects.filter(pk=key.pk).update(remaining_requests=balance)
                 outcomes.append(RowOutcome(
-                    row.pk, RecordAction.CHANGED, old={"remaining_requests": key.remaining_requests},
+                    pk, RecordAction.CHANGED, old={"remaining_requests": key.remaining_requests},
                     new={"remaining_requests": balance, "account_id": account_id},
                     totals={"credits_before": key.remaining_requests or 0, "credits_after": balance},
                 ))

@@ -26,7 +26,7 @@ from ledger.amounts import MAX_AMOUNT, amount_parse
 from ledger.exceptions import InsufficientCredits, InvalidInput, NotFound
 from ledger.models import ApiKey, CreditAccount, EntryType, Grant, GrantKind, OwnerKind, RefillInterval, Workspace
 from ledger.services.accounts import account_open
-from ledger.services.bulk import AccountOpening, accounts_open_granted
+from ledger.services.bulk import AccountOpening, accounts_open_granted, values_insert
 from ledger.services.debits import debit_apply
 from ledger.services.grants import grant_apply
 from ledger.services.postings import (
@@ -131,11 +131,15 @@ class KeyMigration:
 class KeyBatch:
     """The ledger rows a batch of keys already has, loaded (and created) in a few queries."""
 
-    workspaces: dict[str, Workspace]
-    api_keys: dict[tuple[int, str], ApiKey]
+    workspace_ids: dict[str, int]
+    api_key_ids: dict[tuple[int, str], int]
     accounts: dict[int, CreditAccount]
     live_grants: dict[str, Grant]
     earlier: dict[str, int]
+
+    def api_key_id(self, key: LegacyKey) -> int:
+        """Return the id of the ApiKey the legacy key became."""
+        return self.api_key_ids[(self.workspace_ids[key.workspace_id], key.id)]
 
 
 def key_batch_prepare(*, keys: list[LegacyKey]) -> KeyBatch:
@@ -143,29 +147,32 @@ def key_batch_prepare(*, keys: list[LegacyKey]) -> KeyBatch:
     already have (in id order), in the caller's transaction. ``keys`` must be valid."""
     slugs = sorted({key.workspace_id for key in keys})
     Workspace.objects.bulk_create([Workspace(slug=slug, name=slug) for slug in slugs], ignore_conflicts=True)
-    workspaces = {w.slug: w for w in Workspace.objects.filter(slug__in=slugs)}
-    ApiKey.objects.bulk_create(
-        [ApiKey(workspace=workspaces[key.workspace_id], external_id=key.id) for key in keys], ignore_conflicts=True
-    )
+    workspace_ids = dict(Workspace.objects.filter(slug__in=slugs).values_list("slug", "pk"))
+    values_insert(ApiKey, [{"workspace_id": workspace_ids[key.workspace_id], "external_id": key.id} for key in keys],
+                  ignore_conflicts=True)
     ids = [key.id for key in keys]
-    api_keys = {
-        (a.workspace_id, a.external_id): a
-        for a in ApiKey.objects.filter(external_id__in=ids, workspace__in=list(workspaces.values()))
+    api_key_ids = {
+        (workspace_id, external_id): pk
+        for pk, workspace_id, external_id in ApiKey.objects.filter(
+            external_id__in=ids, workspace_id__in=list(workspace_ids.values())
+        ).values_list("pk", "workspace_id", "external_id")
     }
     accounts = {
         a.api_key_id: a
         for a in CreditAccount.objects.select_for_update()
-        .filter(owner_kind=OwnerKind.API_KEY, api_key__in=list(api_keys.values())).order_by("pk")
+        .filter(owner_kind=OwnerKind.API_KEY, api_key_id__in=list(api_key_ids.values())).order_by("pk")
     }
     live, earlier = {}, {}
-    owned = {a.pk for a in accounts.values()}
-    for grant in Grant.objects.filter(kind=GrantKind.MIGRATION, source=SOURCE, source_id__in=ids).order_by("pk"):
-        if grant.account_id not in owned:
-            continue
+    # Only the keys' own accounts matter, and on a first run there are none to read.
+    grants = Grant.objects.filter(
+        account_id__in=[a.pk for a in accounts.values()], kind=GrantKind.MIGRATION, source=SOURCE, source_id__in=ids
+    ) if accounts else []
+    for grant in sorted(grants, key=lambda g: g.pk):
         earlier[grant.source_id] = earlier.get(grant.source_id, 0) + 1
         if grant.voided_at is None:
             live[grant.source_id] = grant
-    return KeyBatch(workspaces=workspaces, api_keys=api_keys, accounts=accounts, live_grants=live, earlier=earlier)
+    return KeyBatch(workspace_ids=workspace_ids, api_key_ids=api_key_ids, accounts=accounts, live_grants=live,
+                    earlier=earlier)
 
 
 def key_account_migrate(*, key: LegacyKey, actor: Actor, batch: KeyBatch | None = None) -> KeyMigration:
@@ -177,12 +184,12 @@ def key_account_migrate(*, key: LegacyKey, actor: Actor, batch: KeyBatch | None 
     grant twice. ``batch`` (from key_batch_prepare) saves queries over many keys.
     """
     batch = batch or key_batch_prepare(keys=[key])
-    workspace = batch.workspaces[key.workspace_id]
-    api_key = batch.api_keys[(workspace.pk, key.id)]
-    account = batch.accounts.get(api_key.pk)
+    api_key_id = batch.api_key_id(key)
+    account = batch.accounts.get(api_key_id)
     opened = account is None
     if opened:
-        account = account_open(workspace_id=workspace.pk, owner_kind=OwnerKind.API_KEY, owner_id=api_key.pk)
+        account = account_open(workspace_id=batch.workspace_ids[key.workspace_id], owner_kind=OwnerKind.API_KEY,
+                               owner_id=api_key_id)
     old_policy = None if opened else account_policy(account)
     grant = batch.live_grants.get(key.id)
     grant_id, credits = (grant.pk if grant else None), 0
@@ -227,15 +234,11 @@ def key_accounts_migrate(*, keys: list[LegacyKey], actor: Actor, batch: KeyBatch
     idempotency key and request hash), through ledger.services.bulk. ``keys`` must be
     valid, live and limited; ``batch`` from key_batch_prepare over them (same transaction).
     """
-    fresh = [
-        key for key in keys
-        if (batch.workspaces[key.workspace_id].pk, key.id) in batch.api_keys
-        and batch.api_keys[(batch.workspaces[key.workspace_id].pk, key.id)].pk not in batch.accounts
-    ]
+    fresh = [key for key in keys if batch.api_key_id(key) not in batch.accounts]
     openings = [
         AccountOpening(
-            workspace_id=batch.workspaces[key.workspace_id].pk, owner_kind=OwnerKind.API_KEY,
-            owner_id=batch.api_keys[(batch.workspaces[key.workspace_id].pk, key.id)].pk,
+            workspace_id=batch.workspace_ids[key.workspace_id], owner_kind=OwnerKind.API_KEY,
+            owner_id=batch.api_key_id(key),
             amount=key.remaining_requests, kind=GrantKind.MIGRATION, reason=f"Key credits migration of {key.id}",
             posting=Posting(
                 actor=actor, description=f"Migrated from legacy key {key.id}", source=SOURCE, source_id=key.id,
