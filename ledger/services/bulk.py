@@ -165,12 +165,13 @@ def values_insert(model: type[Model], rows: list[dict], *, ignore_conflicts: boo
     ``ignore_conflicts``: rows that break a unique constraint are skipped, as with
     bulk_create, and no ids are returned (read the rows back).
 
-    On PostgreSQL the rows travel as one JSON document:
-    ``INSERT ... SELECT FROM json_populate_recordset(NULL::table, %s) RETURNING id``, so
+    On PostgreSQL the rows travel as one JSON document of the columns that differ between
+    them (``INSERT ... SELECT FROM json_to_recordset(%s) ... RETURNING id``); a column with
+    the same value in every row (kinds, actors, timestamps, defaults) is one parameter. So
     neither model instances nor per-value parameters are built (both cost more client CPU
-    than the database spends inserting); the server converts each value with the column's
-    own type. Rows come back in the document's order, as Django's own bulk_create relies
-    on. Elsewhere: bulk_create.
+    than the database spends inserting), and each value is read by its column's type.
+    Rows come back in the document's order, as Django's own bulk_create relies on.
+    Elsewhere: bulk_create.
     """
     if not rows:
         return []
@@ -179,27 +180,39 @@ def values_insert(model: type[Model], rows: list[dict], *, ignore_conflicts: boo
         model.objects.bulk_create(instances, ignore_conflicts=ignore_conflicts)
         return [] if ignore_conflicts else [instance.pk for instance in instances]
     stamp = timezone.now()
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    defaults = {
-        f.attname: stamp if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) else f.get_default()
-        for f in fields
-    }
-    encoded = [f.attname for f in fields if isinstance(f, JSONField) and f.encoder is not None]
-    document = []
-    for row in rows:
-        values = {**defaults, **row}
-        for name in encoded:  # a field's own encoder decides how its value is written
-            values[name] = json.loads(json.dumps(values[name], cls=model._meta.get_field(name).encoder))
-        document.append({f.column: values[f.attname] for f in fields})
     quote = connection.ops.quote_name
-    table, columns = quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields)
+    varying, selected, params = [], [], []
+    for f in model._meta.concrete_fields:
+        if f.primary_key:
+            continue
+        default = stamp if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) else f.get_default()
+        column = [row.get(f.attname, default) for row in rows]
+        json_field = isinstance(f, JSONField)
+        if json_field and f.encoder is not None:  # the field's own encoder decides how its value is written
+            column = [None if value is None else json.loads(json.dumps(value, cls=f.encoder)) for value in column]
+        cast, first = f.cast_db_type(connection), column[0]
+        if all(type(value) is type(first) and value == first for value in column):
+            selected.append(f"%s::{cast}")
+            params.append(json.dumps(first) if json_field and first is not None else first)
+        else:
+            varying.append((f, column, cast))
+            selected.append(quote(f.column))
+    table = quote(model._meta.db_table)
+    columns = ", ".join(quote(f.column) for f in model._meta.concrete_fields if not f.primary_key)
+    source = ""
+    if varying:
+        document = [dict(zip((f.column for f, _, _ in varying), values)) for values in zip(*(c for _, c, _ in varying))]
+        definitions = ", ".join(f"{quote(f.column)} {cast}" for f, _, cast in varying)
+        source = f" FROM json_to_recordset(%s) AS document({definitions})"
+        params.append(json.dumps(document, default=_json_scalar))
+    else:
+        source = f" FROM generate_series(1, {len(rows)})"
     sql = (
-        f"INSERT INTO {table} ({columns}) SELECT {columns}"
-        f" FROM json_populate_recordset(NULL::{table}, %s)"
+        f"INSERT INTO {table} ({columns}) SELECT {', '.join(selected)}{source}"
         + (" ON CONFLICT DO NOTHING" if ignore_conflicts else " RETURNING id")
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(document, default=_json_scalar)])
+        cursor.execute(sql, params)
         return [] if ignore_conflicts else [row[0] for row in cursor.fetchall()]
 
 

@@ -33,6 +33,8 @@ EXPIRY_FROM_POLICY = _PolicyExpiry()
 
 #: Kinds a person grants by hand; they must say why.
 KINDS_NEEDING_REASON = {GrantKind.MANUAL, GrantKind.ADJUSTMENT}
+#: GrantKind.values builds a new list on every access; bulk openings validate thousands.
+_KINDS = frozenset(GrantKind.values)
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def grant_validate(
     *, kind: str, priority: int, effective_from: datetime, expires_at: datetime | None, reason: str
 ) -> None:
     """Raise InvalidInput naming the field when a grant's parameters break a rule."""
-    if kind not in GrantKind.values:
+    if kind not in _KINDS:
         raise InvalidInput("kind", f"must be one of {', '.join(GrantKind.values)}")
     if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 100:
         raise InvalidInput("priority", "must be a whole number from 0 to 100")

@@ -106,3 +106,49 @@ def test_the_postgresql_triggers_accept_what_it_commits_and_still_guard_it(works
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     assert CreditAccount.objects.count() == 3
+
+
+def test_values_insert_writes_every_column_as_given_and_returns_ids_in_row_order(workspace, actor):
+    from datetime import datetime, timezone
+
+    from ledger.models import AuditEvent
+    from ledger.services.bulk import values_insert
+
+    at = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=timezone.utc)
+    rows = [
+        {"action": "import", "actor": actor.label, "object_type": "x", "object_id": "1",
+         "details": {"n": 1, "nested": [1, "a", None]}, "reason": "same"},
+        {"action": "import", "actor": actor.label, "object_type": "x", "object_id": "2",
+         "details": "a JSON string", "reason": "same"},
+        {"action": "import", "actor": actor.label, "object_type": "x", "object_id": "3", "reason": "same"},
+    ]
+    with transaction.atomic():
+        ids = values_insert(AuditEvent, rows)
+    events = {event.pk: event for event in AuditEvent.objects.filter(pk__in=ids)}
+    assert [events[pk].object_id for pk in ids] == ["1", "2", "3"]
+    assert [events[pk].details for pk in ids] == [{"n": 1, "nested": [1, "a", None]}, "a JSON string", {}]
+    assert {events[pk].reason for pk in ids} == {"same"}
+    lots = openings(workspace, actor, [5, 6])
+    with transaction.atomic():
+        opened = accounts_open_granted(openings=lots)
+        lot_ids = values_insert(Grant, [
+            {"account_id": opened[0].account_id, "kind": GrantKind.PURCHASE, "amount": 1, "remaining": 0,
+             "effective_from": at, "expires_at": at.replace(year=2027), "actor": "a", "idempotency_key": "k1"},
+            {"account_id": opened[0].account_id, "kind": GrantKind.PURCHASE, "amount": 1, "remaining": 0,
+             "effective_from": at, "expires_at": None, "actor": "a", "idempotency_key": "k2"},
+        ])
+    first, second = (Grant.objects.get(pk=pk) for pk in lot_ids)
+    assert first.effective_from == at and second.effective_from == at  # microseconds kept
+    assert (first.expires_at, second.expires_at) == (at.replace(year=2027), None)
+    assert first.created_at is not None and second.created_at is not None
+
+
+def test_values_insert_can_skip_rows_that_break_a_unique_constraint(workspace):
+    from ledger.models import ApiKey
+    from ledger.services.bulk import values_insert
+
+    with transaction.atomic():
+        values_insert(ApiKey, [{"workspace_id": workspace.pk, "external_id": "a"}], ignore_conflicts=True)
+        assert values_insert(ApiKey, [{"workspace_id": workspace.pk, "external_id": external} for external in "ab"],
+                             ignore_conflicts=True) == []
+    assert sorted(ApiKey.objects.filter(workspace=workspace).values_list("external_id", flat=True)) == ["a", "b"]
