@@ -110,7 +110,9 @@ class RecordAction(models.TextChoices):
 class RunRecord(models.Model):
     """What a run did to one source row: old and new values, the rollback's input."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="records")
+    # No index of its own: (run, row_key) and (run, action) both lead with it, and each
+    # index more is written once per record, thousands per batch.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="records", db_index=False)
     row_key = models.CharField(max_length=256)
     action = models.CharField(max_length=16, choices=RecordAction.choices)
     old = models.JSONField(null=True, blank=True)

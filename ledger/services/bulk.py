@@ -158,12 +158,13 @@ def _insert(openings: list[AccountOpening], at: datetime) -> tuple[list, list, l
     return account_ids, lot_ids, entry_ids
 
 
-def values_insert(model: type[Model], rows: list[dict], *, ignore_conflicts: bool = False) -> list[int]:
+def values_insert(model: type[Model], rows: list[dict], *, ignore_conflicts: bool = False) -> list[int] | None:
     """Insert ``rows`` ({attname: value}; a missing column takes its field default, and
     ``auto_now`` / ``auto_now_add`` columns the current time) in one statement; return the
     new ids in the rows' order. Like bulk_create, no signals and no ``save()``.
     ``ignore_conflicts``: rows that break a unique constraint are skipped, as with
-    bulk_create, and no ids are returned (read the rows back).
+    bulk_create; the ids returned are then those of the rows inserted, in no order, on
+    PostgreSQL, and None elsewhere (unknown: read the rows back).
 
     On PostgreSQL the rows travel as one JSON document of the columns that differ between
     them (``INSERT ... SELECT FROM json_to_recordset(%s) ... RETURNING id``); a column with
@@ -178,7 +179,7 @@ def values_insert(model: type[Model], rows: list[dict], *, ignore_conflicts: boo
     if connection.vendor != "postgresql":
         instances = [model(**row) for row in rows]
         model.objects.bulk_create(instances, ignore_conflicts=ignore_conflicts)
-        return [] if ignore_conflicts else [instance.pk for instance in instances]
+        return None if ignore_conflicts else [instance.pk for instance in instances]
     stamp = timezone.now()
     quote = connection.ops.quote_name
     varying, selected, params = [], [], []
@@ -209,11 +210,11 @@ def values_insert(model: type[Model], rows: list[dict], *, ignore_conflicts: boo
         source = f" FROM generate_series(1, {len(rows)})"
     sql = (
         f"INSERT INTO {table} ({columns}) SELECT {', '.join(selected)}{source}"
-        + (" ON CONFLICT DO NOTHING" if ignore_conflicts else " RETURNING id")
+        + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "") + " RETURNING id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [] if ignore_conflicts else [row[0] for row in cursor.fetchall()]
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _json_scalar(value: object) -> object:

@@ -148,8 +148,10 @@ def key_batch_prepare(*, keys: list[LegacyKey]) -> KeyBatch:
     slugs = sorted({key.workspace_id for key in keys})
     Workspace.objects.bulk_create([Workspace(slug=slug, name=slug) for slug in slugs], ignore_conflicts=True)
     workspace_ids = dict(Workspace.objects.filter(slug__in=slugs).values_list("slug", "pk"))
-    values_insert(ApiKey, [{"workspace_id": workspace_ids[key.workspace_id], "external_id": key.id} for key in keys],
-                  ignore_conflicts=True)
+    inserted = values_insert(
+        ApiKey, [{"workspace_id": workspace_ids[key.workspace_id], "external_id": key.id} for key in keys],
+        ignore_conflicts=True,
+    )
     ids = [key.id for key in keys]
     api_key_ids = {
         (workspace_id, external_id): pk
@@ -157,7 +159,10 @@ def key_batch_prepare(*, keys: list[LegacyKey]) -> KeyBatch:
             external_id__in=ids, workspace_id__in=list(workspace_ids.values())
         ).values_list("pk", "workspace_id", "external_id")
     }
-    accounts = {
+    # ApiKeys this transaction has just inserted cannot have accounts (a first run): the
+    # lookup is needed only when some of them existed before.
+    all_new = inserted is not None and len(inserted) == len(api_key_ids)
+    accounts = {} if all_new else {
         a.api_key_id: a
         for a in CreditAccount.objects.select_for_update()
         .filter(owner_kind=OwnerKind.API_KEY, api_key_id__in=list(api_key_ids.values())).order_by("pk")
