@@ -180,41 +180,53 @@ def values_insert(model: type[Model], rows: list[dict], *, ignore_conflicts: boo
         instances = [model(**row) for row in rows]
         model.objects.bulk_create(instances, ignore_conflicts=ignore_conflicts)
         return None if ignore_conflicts else [instance.pk for instance in instances]
-    stamp = timezone.now()
     quote = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     varying, selected, params = [], [], []
-    for f in model._meta.concrete_fields:
-        if f.primary_key:
-            continue
-        default = stamp if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) else f.get_default()
-        column = [row.get(f.attname, default) for row in rows]
+    for f, column in zip(fields, _columns(fields, rows)):
         json_field = isinstance(f, JSONField)
         if json_field and f.encoder is not None:  # the field's own encoder decides how its value is written
             column = [None if value is None else json.loads(json.dumps(value, cls=f.encoder)) for value in column]
         cast, first = f.cast_db_type(connection), column[0]
-        if all(type(value) is type(first) and value == first for value in column):
+        if column.count(first) == len(column) and len(set(map(type, column))) == 1:
             selected.append(f"%s::{cast}")
             params.append(json.dumps(first) if json_field and first is not None else first)
         else:
             varying.append((f, column, cast))
             selected.append(quote(f.column))
-    table = quote(model._meta.db_table)
-    columns = ", ".join(quote(f.column) for f in model._meta.concrete_fields if not f.primary_key)
-    source = ""
     if varying:
-        document = [dict(zip((f.column for f, _, _ in varying), values)) for values in zip(*(c for _, c, _ in varying))]
+        names = tuple(f.column for f, _, _ in varying)
+        document = [dict(zip(names, values)) for values in zip(*(column for _, column, _ in varying))]
         definitions = ", ".join(f"{quote(f.column)} {cast}" for f, _, cast in varying)
         source = f" FROM json_to_recordset(%s) AS document({definitions})"
         params.append(json.dumps(document, default=_json_scalar))
     else:
         source = f" FROM generate_series(1, {len(rows)})"
     sql = (
-        f"INSERT INTO {table} ({columns}) SELECT {', '.join(selected)}{source}"
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+        f" SELECT {', '.join(selected)}{source}"
         + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "") + " RETURNING id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
+
+
+def _columns(fields: list, rows: list[dict]) -> list[list]:
+    """Each field's values, one per row: the row's own, else the field's default (the
+    current time for auto_now fields). Rows that all name the same fields (the usual
+    case) are read column by column without a lookup per value."""
+    stamp = timezone.now()
+    names = rows[0].keys()
+    uniform = all(row.keys() == names for row in rows)
+    columns = []
+    for f in fields:
+        if uniform and f.attname in names:
+            columns.append([row[f.attname] for row in rows])
+            continue
+        default = stamp if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) else f.get_default()
+        columns.append([row.get(f.attname, default) for row in rows] if not uniform else [default] * len(rows))
+    return columns
 
 
 def _json_scalar(value: object) -> object:

@@ -252,6 +252,10 @@ def _batch(*, run: Run, op, ctx: Context, rows: list, number: int) -> None:
             if connections["default"].vendor == "postgresql":
                 with connections["default"].cursor() as cursor:
                     cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
+                    # The plans this session keeps (foreign-key checks, trigger queries) were
+                    # made when the tables a run fills were small: a check planned as a
+                    # scan of 500 rows would go on scanning them as they grow to millions.
+                    cursor.execute("DISCARD PLANS")
             outcomes = op.batch_apply(rows=rows, ctx=ctx)
             problems = op.batch_conserve(rows=rows, outcomes=outcomes, ctx=ctx)
             if problems:
