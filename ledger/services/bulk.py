@@ -158,13 +158,17 @@ def _insert(openings: list[AccountOpening], at: datetime) -> tuple[list, list, l
     return account_ids, lot_ids, entry_ids
 
 
-def values_insert(model: type[Model], rows: list[dict], *, ignore_conflicts: bool = False) -> list[int] | None:
+def values_insert(
+    model: type[Model], rows: list[dict], *, ignore_conflicts: bool = False, returning: tuple[str, ...] = ("id",)
+) -> list | None:
     """Insert ``rows`` ({attname: value}; a missing column takes its field default, and
     ``auto_now`` / ``auto_now_add`` columns the current time) in one statement; return the
     new ids in the rows' order. Like bulk_create, no signals and no ``save()``.
     ``ignore_conflicts``: rows that break a unique constraint are skipped, as with
-    bulk_create; the ids returned are then those of the rows inserted, in no order, on
-    PostgreSQL, and None elsewhere (unknown: read the rows back).
+    bulk_create; what is returned is then about the rows inserted only, in no order, on
+    PostgreSQL, and None elsewhere (unknown: read the rows back). ``returning``: other
+    fields (attnames) to return, as one tuple per row, e.g. ``("id", "external_id")`` to
+    tell which inserted row is which.
 
     On PostgreSQL the rows travel as one JSON document of the columns that differ between
     them (``INSERT ... SELECT FROM json_to_recordset(%s) ... RETURNING id``); a column with
@@ -179,7 +183,9 @@ def values_insert(model: type[Model], rows: list[dict], *, ignore_conflicts: boo
     if connection.vendor != "postgresql":
         instances = [model(**row) for row in rows]
         model.objects.bulk_create(instances, ignore_conflicts=ignore_conflicts)
-        return None if ignore_conflicts else [instance.pk for instance in instances]
+        if ignore_conflicts:
+            return None
+        return [_returned(instance, returning) for instance in instances]
     quote = connection.ops.quote_name
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     varying, selected, params = [], [], []
@@ -205,11 +211,17 @@ def values_insert(model: type[Model], rows: list[dict], *, ignore_conflicts: boo
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
         f" SELECT {', '.join(selected)}{source}"
-        + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "") + " RETURNING id"
+        + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "")
+        + " RETURNING " + ", ".join(quote(model._meta.get_field(name).column) for name in returning)
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+        rows_back = cursor.fetchall()
+    return [row[0] for row in rows_back] if returning == ("id",) else [tuple(row) for row in rows_back]
+
+
+def _returned(instance: Model, returning: tuple[str, ...]):
+    return instance.pk if returning == ("id",) else tuple(getattr(instance, name) for name in returning)
 
 
 def _columns(fields: list, rows: list[dict]) -> list[list]:

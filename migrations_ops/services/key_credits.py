@@ -19,6 +19,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from ledger import clock
 from ledger.actors import Actor
@@ -148,29 +149,29 @@ def key_batch_prepare(*, keys: list[LegacyKey]) -> KeyBatch:
     slugs = sorted({key.workspace_id for key in keys})
     Workspace.objects.bulk_create([Workspace(slug=slug, name=slug) for slug in slugs], ignore_conflicts=True)
     workspace_ids = dict(Workspace.objects.filter(slug__in=slugs).values_list("slug", "pk"))
+    # On PostgreSQL the INSERT says which API keys it created and their ids; only API keys
+    # that existed already (a re-run) are read back. Elsewhere all of them are.
     inserted = values_insert(
         ApiKey, [{"workspace_id": workspace_ids[key.workspace_id], "external_id": key.id} for key in keys],
-        ignore_conflicts=True,
+        ignore_conflicts=True, returning=("id", "workspace_id", "external_id"),
     )
-    ids = [key.id for key in keys]
-    api_key_ids = {
-        (workspace_id, external_id): pk
-        for pk, workspace_id, external_id in ApiKey.objects.filter(
-            external_id__in=ids, workspace_id__in=list(workspace_ids.values())
-        ).values_list("pk", "workspace_id", "external_id")
-    }
+    api_key_ids = {(workspace_id, external_id): pk for pk, workspace_id, external_id in inserted or []}
+    existing = [key for key in keys if (workspace_ids[key.workspace_id], key.id) not in api_key_ids]
+    if existing:
+        api_key_ids |= _api_key_ids(existing, workspace_ids)
     # ApiKeys this transaction has just inserted cannot have accounts (a first run): the
-    # lookup is needed only when some of them existed before.
-    all_new = inserted is not None and len(inserted) == len(api_key_ids)
-    accounts = {} if all_new else {
+    # lookup is needed only for the ones that existed before.
+    accounts = {} if not existing else {
         a.api_key_id: a
         for a in CreditAccount.objects.select_for_update()
-        .filter(owner_kind=OwnerKind.API_KEY, api_key_id__in=list(api_key_ids.values())).order_by("pk")
+        .filter(owner_kind=OwnerKind.API_KEY, api_key_id__in=[api_key_ids[(workspace_ids[k.workspace_id], k.id)]
+                                                                for k in existing]).order_by("pk")
     }
     live, earlier = {}, {}
     # Only the keys' own accounts matter, and on a first run there are none to read.
     grants = Grant.objects.filter(
-        account_id__in=[a.pk for a in accounts.values()], kind=GrantKind.MIGRATION, source=SOURCE, source_id__in=ids
+        account_id__in=[a.pk for a in accounts.values()], kind=GrantKind.MIGRATION, source=SOURCE,
+        source_id__in=[key.id for key in existing],
     ) if accounts else []
     for grant in sorted(grants, key=lambda g: g.pk):
         earlier[grant.source_id] = earlier.get(grant.source_id, 0) + 1
@@ -178,6 +179,21 @@ def key_batch_prepare(*, keys: list[LegacyKey]) -> KeyBatch:
             live[grant.source_id] = grant
     return KeyBatch(workspace_ids=workspace_ids, api_key_ids=api_key_ids, accounts=accounts, live_grants=live,
                     earlier=earlier)
+
+
+def _api_key_ids(keys: list[LegacyKey], workspace_ids: dict[str, int]) -> dict[tuple[int, str], int]:
+    """Read the ids of the keys' ApiKeys through the (workspace, external_id) unique index:
+    one ``workspace = w AND external_id IN (...)`` term per workspace."""
+    by_workspace: dict[int, list[str]] = {}
+    for key in keys:
+        by_workspace.setdefault(workspace_ids[key.workspace_id], []).append(key.id)
+    wanted = Q()
+    for workspace_id, external_ids in by_workspace.items():
+        wanted |= Q(workspace_id=workspace_id, external_id__in=external_ids)
+    return {
+        (workspace_id, external_id): pk
+        for pk, workspace_id, external_id in ApiKey.objects.filter(wanted).values_list("pk", "workspace_id", "external_id")
+    }
 
 
 def key_account_migrate(*, key: LegacyKey, actor: Actor, batch: KeyBatch | None = None) -> KeyMigration:
