@@ -40,6 +40,7 @@ from ..exceptions import (
 from ..models import ACTIVE_STATUSES, RecordAction, Run, RunRecord, RunStatus
 from ..operations.base import CheckResult, Context, RowOutcome
 from ..operations.registry import operation_get
+from .planner import plans_discard, statistics_refresh
 
 #: Test-only: "inside:N" or "between:N" makes the runner SIGKILL itself in batch N.
 KILL_HOOK_ENV = "MIGRATIONS_OPS_KILL_AT"
@@ -252,10 +253,7 @@ def _batch(*, run: Run, op, ctx: Context, rows: list, number: int) -> None:
             if connections["default"].vendor == "postgresql":
                 with connections["default"].cursor() as cursor:
                     cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
-                    # The plans this session keeps (foreign-key checks, trigger queries) were
-                    # made when the tables a run fills were small: a check planned as a
-                    # scan of 500 rows would go on scanning them as they grow to millions.
-                    cursor.execute("DISCARD PLANS")
+                plans_discard()
             outcomes = op.batch_apply(rows=rows, ctx=ctx)
             problems = op.batch_conserve(rows=rows, outcomes=outcomes, ctx=ctx)
             if problems:
@@ -340,6 +338,7 @@ def run_execute(*, run_id: int, actor: Actor, read_alias: str = "default", progr
             number += 1
             _batch_with_retry(run=run, op=op, ctx=ctx, rows=rows, number=number)
             done_here += len(rows)
+            statistics_refresh()
             if progress is not None:
                 progress(run)
             _kill_hook("between", number)
