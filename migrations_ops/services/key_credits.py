@@ -163,17 +163,17 @@ def key_batch_prepare(*, keys: list[LegacyKey]) -> KeyBatch:
     # lookup is needed only for the ones that existed before.
     accounts = {} if not existing else {
         a.api_key_id: a
-        for a in CreditAccount.objects.select_for_update()
-        .filter(owner_kind=OwnerKind.API_KEY, api_key_id__in=[api_key_ids[(workspace_ids[k.workspace_id], k.id)]
-                                                                for k in existing]).order_by("pk")
+        for a in CreditAccount.objects.select_for_update().filter(
+            owner_kind=OwnerKind.API_KEY, api_key_id__in=[api_key_ids[(workspace_ids[k.workspace_id], k.id)] for k in existing]
+        ).order_by("pk")
     }
     live, earlier = {}, {}
     # Only the keys' own accounts matter, and on a first run there are none to read.
     grants = Grant.objects.filter(
         account_id__in=[a.pk for a in accounts.values()], kind=GrantKind.MIGRATION, source=SOURCE,
         source_id__in=[key.id for key in existing],
-    ) if accounts else []
-    for grant in sorted(grants, key=lambda g: g.pk):
+    ).order_by("pk") if accounts else []
+    for grant in grants:
         earlier[grant.source_id] = earlier.get(grant.source_id, 0) + 1
         if grant.voided_at is None:
             live[grant.source_id] = grant
