@@ -1,10 +1,12 @@
 """ledger.services.bulk: many accounts opened with an opening grant each, set-based."""
+from datetime import datetime, timezone
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 
 from ledger.exceptions import InvalidInput
-from ledger.models import CreditAccount, EntryType, Grant, GrantKind, LedgerEntry, OwnerKind
-from ledger.services.bulk import AccountOpening, accounts_open_granted
+from ledger.models import ApiKey, AuditEvent, CreditAccount, EntryType, Grant, GrantKind, LedgerEntry, OwnerKind
+from ledger.services.bulk import AccountOpening, accounts_open_granted, values_insert
 from ledger.services.debits import debit_create
 from ledger.services.postings import Posting
 from tests.factories import ApiKeyFactory
@@ -109,11 +111,6 @@ def test_the_postgresql_triggers_accept_what_it_commits_and_still_guard_it(works
 
 
 def test_values_insert_writes_every_column_as_given_and_returns_ids_in_row_order(workspace, actor):
-    from datetime import datetime, timezone
-
-    from ledger.models import AuditEvent
-    from ledger.services.bulk import values_insert
-
     at = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=timezone.utc)
     rows = [
         {"action": "import", "actor": actor.label, "object_type": "x", "object_id": "1",
@@ -144,9 +141,6 @@ def test_values_insert_writes_every_column_as_given_and_returns_ids_in_row_order
 
 
 def test_values_insert_can_skip_rows_that_break_a_unique_constraint(workspace):
-    from ledger.models import ApiKey
-    from ledger.services.bulk import values_insert
-
     with transaction.atomic():
         values_insert(ApiKey, [{"workspace_id": workspace.pk, "external_id": "a"}], ignore_conflicts=True)
         inserted = values_insert(ApiKey, [{"workspace_id": workspace.pk, "external_id": external} for external in "ab"],
