@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from django.db import connection
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
 
 
@@ -27,6 +28,34 @@ def _shape(model: type[Model], alias: str) -> tuple[str, list]:
         functions = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
         converters.append((column, functions))
     return columns, converters
+
+
+#: Runs of a statement on a connection before psycopg prepares it (psycopg's default).
+PREPARE_THRESHOLD = 5
+
+
+def prepared_cursor():
+    """A cursor like ``connection.cursor()`` whose repeated statements PostgreSQL prepares.
+
+    psycopg's server-side binding: once a statement has run PREPARE_THRESHOLD times on a
+    connection, PostgreSQL has parsed and planned it once and only the parameters travel.
+    Django turns psycopg's preparing off (``prepare_threshold=None``) for the sake of
+    connection poolers; this turns it back on for the connection when
+    settings.LEDGER_PREPARED_STATEMENTS is on (off for PgBouncer before 1.21 in transaction
+    mode). Django's own cursors bind on the client and never prepare, so only statements
+    run through this cursor are prepared. Wrapped as Django wraps its own cursors, so query
+    logging and execute wrappers see it. For the hot path's fixed statements (PostgreSQL).
+    """
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    db = connections[DEFAULT_DB_ALIAS]  # what ``connection`` proxies, looked up once
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    raw_connection = db.connection
+    if settings.LEDGER_PREPARED_STATEMENTS and raw_connection.prepare_threshold is None:
+        raw_connection.prepare_threshold = PREPARE_THRESHOLD
+    raw = ServerBindingCursor(raw_connection)
+    return db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
 
 
 def rows_fetch(model: type[Model], sql: str, params: list) -> list:

@@ -8,7 +8,7 @@ from ledger import clock
 from ledger.models import CreditAccount, Grant, GrantKind, LedgerEntry
 from ledger.services.debits import debit_create
 from ledger.services.grants import grant_create
-from ledger.services.rows import row_insert, rows_fetch
+from ledger.services.rows import PREPARE_THRESHOLD, prepared_cursor, row_insert, rows_fetch
 
 pytestmark = pytest.mark.django_db
 
@@ -35,3 +35,38 @@ def test_inserted_row_reads_back_as_saved_with_its_id_and_creation_time(account,
     row_insert(copy)
     assert copy.pk > lot.pk and copy.created_at >= before and not copy._state.adding
     assert model_to_dict(Grant.objects.get(pk=copy.pk)) == model_to_dict(copy)
+
+
+@pytest.mark.postgres
+def test_prepared_cursor_statements_are_prepared_once_they_repeat_and_still_logged(django_assert_num_queries):
+    from django.db import connection
+
+    sql = "SELECT %s::bigint + 1"
+
+    def prepared_here() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%::bigint + 1%"])
+            return cursor.fetchone()[0]
+
+    assert prepared_here() == 0
+    with django_assert_num_queries(PREPARE_THRESHOLD + 1):
+        for n in range(PREPARE_THRESHOLD + 1):
+            with prepared_cursor() as cursor:
+                cursor.execute(sql, [n])
+                assert cursor.fetchone() == (n + 1,)
+    assert prepared_here() == 1
+
+
+@pytest.mark.postgres
+def test_prepared_cursor_prepares_nothing_when_prepared_statements_are_off(settings):
+    from django.db import connection
+
+    settings.LEDGER_PREPARED_STATEMENTS = False
+    connection.ensure_connection()
+    connection.connection.prepare_threshold = None  # as Django opens connections
+    for n in range(PREPARE_THRESHOLD + 2):
+        with prepared_cursor() as cursor:
+            cursor.execute("SELECT %s::bigint + 2", [n])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone() == (0,)
