@@ -181,6 +181,9 @@ CREDITS_REFILL_BATCH_SIZE = env.int("CREDITS_REFILL_BATCH_SIZE", default=500)
 
 # Migration archives (issue 8b: drop-credit-allocations) ---------------------------
 # Where operations that drop data write their compressed, checksummed archives.
+# On PostgreSQL a key-credits batch of a first run is one set-based statement, records
+# included (migrations_ops/operations/key_credits_sql.py); off: row by row, as elsewhere.
+MIGRATIONS_SET_BASED_BATCHES = env.bool("MIGRATIONS_SET_BASED_BATCHES", default=True)
 MIGRATIONS_ARCHIVE_DIR = env.str("MIGRATIONS_ARCHIVE_DIR", default=str(VAR_DIR / "archives"))
 
 # Ledger debits (issue 9) -----------------------------------------------------------

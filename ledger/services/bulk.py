@@ -29,6 +29,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
+from typing import NamedTuple
 from uuid import UUID
 
 from django.db import connection, transaction
@@ -218,6 +220,57 @@ def values_insert(
         cursor.execute(sql, params)
         rows_back = cursor.fetchall()
     return [row[0] for row in rows_back] if returning == ("id",) else [tuple(row) for row in rows_back]
+
+
+class Param(NamedTuple):
+    """A value insert_select passes as a parameter (cast to its column's type)."""
+
+    value: object
+
+
+def insert_select(
+    model: type[Model], expressions: dict[str, "str | Param"], source: str, *, returning: tuple[str, ...] = ("id",)
+) -> tuple[str, list]:
+    """Compose ``INSERT INTO <table> (every column) SELECT ... <source> RETURNING ...``
+    (PostgreSQL) and return it with its parameters, for set-based writes built into a
+    larger statement (a data-modifying CTE).
+
+    Each column is its SQL expression from ``expressions`` (attname -> SQL over
+    ``source``, e.g. ``"s.remaining"``, or a :class:`Param`; the primary key only when
+    given, e.g. ids drawn beforehand with :func:`id_sequence`), else its field's default as
+    one parameter, as values_insert gives a missing column (the current time for auto_now
+    fields). ``source`` takes no parameters. ``returning`` names attnames. The caller
+    places the parameters where the SQL goes.
+    """
+    quote = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key or f.attname in expressions]
+    unknown = set(expressions) - {f.attname for f in fields}
+    if unknown:
+        raise ValueError(f"{model.__name__} has no column {', '.join(sorted(unknown))}")
+    selected, params = [], []
+    for f, (default,) in zip(fields, _columns(fields, [{}])):
+        expression = expressions.get(f.attname, Param(default))
+        if not isinstance(expression, Param):
+            selected.append(expression)
+            continue
+        selected.append(f"%s::{f.cast_db_type(connection)}")
+        value = expression.value
+        params.append(json.dumps(value) if isinstance(f, JSONField) and value is not None else value)
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+        f" SELECT {', '.join(selected)} {source}"
+        f" RETURNING {', '.join(quote(model._meta.get_field(name).column) for name in returning)}"
+    )
+    return sql, params
+
+
+@cache
+def id_sequence(model: type[Model]) -> str:
+    """The name of the sequence behind the model's id column (PostgreSQL), to draw ids
+    with ``nextval`` before the rows that take them are inserted."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [model._meta.db_table, model._meta.pk.column])
+        return cursor.fetchone()[0]
 
 
 def _returned(instance: Model, returning: tuple[str, ...]):

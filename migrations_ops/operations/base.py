@@ -49,6 +49,20 @@ class RowOutcome:
 
 
 @dataclass
+class RecordedRows:
+    """Rows of one action whose records the operation wrote itself, set-based, in the
+    batch's transaction (not for dry runs, whose records outlive the rollback): counted
+    and totalled like outcomes, never recorded twice. ``keys`` and ``details`` are what
+    the operation's batch_conserve needs (e.g. the accounts the rows were given)."""
+
+    action: str
+    count: int
+    totals: dict[str, int] = field(default_factory=dict)
+    keys: list = field(default_factory=list)
+    details: dict[str, list] = field(default_factory=dict)
+
+
+@dataclass
 class Context:
     """What a batch (or a rollback step) knows about the run it belongs to."""
 
@@ -132,11 +146,12 @@ class Operation:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def batch_apply(self, *, rows: list, ctx: Context) -> list[RowOutcome]:
+    def batch_apply(self, *, rows: list, ctx: Context) -> list[RowOutcome | RecordedRows]:
         """Apply the batch inside the caller's transaction on the primary; return one
-        outcome per row. Must be idempotent: rows already migrated come back ``skipped``.
-        Per-row failures are outcomes (``failed``) written inside a savepoint; an
-        exception fails the whole run."""
+        outcome per row (or, for rows whose records it wrote itself, RecordedRows).
+        Must be idempotent: rows already migrated come back ``skipped``. Per-row failures
+        are outcomes (``failed``) written inside a savepoint; an exception fails the
+        whole run."""
         raise NotImplementedError
 
     def batch_conserve(self, *, rows: list, outcomes: list[RowOutcome], ctx: Context) -> list[str]:

@@ -7,7 +7,7 @@ read switch: account balances written back into ``remaining_requests``.
 """
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Sum
 
 from ledger.exceptions import LedgerError
@@ -27,7 +27,8 @@ from ..services.key_credits import (
     key_credits_phase,
     key_row_problem,
 )
-from .base import CheckResult, Context, Operation, RowOutcome
+from .base import CheckResult, Context, Operation, RecordedRows, RowOutcome
+from .key_credits_sql import conservation_sums, key_batch_migrate_set_based, set_based_batches
 from .registry import register
 
 KEEP = "keep"
@@ -48,6 +49,22 @@ def _locked_keys(ids: list[str]) -> dict[str, LegacyKey]:
     which keys to visit; the values moved are the primary's, under lock."""
     queryset = LegacyKey.objects.select_for_update().filter(pk__in=ids).order_by("pk")
     return {key.pk: key for key in queryset}
+
+
+def _refusal(key, pk: str) -> RowOutcome | None:
+    """The outcome of a row key-credits does not migrate (gone, deleted, unlimited: skipped;
+    bad data: failed), or None for a valid key. ``key`` is a LegacyKey or a KeyRow."""
+    if key is None:
+        return RowOutcome(pk, RecordAction.SKIPPED, message="gone from the primary", totals={"skipped_gone": 1})
+    if key.deleted_at_m is not None:
+        return RowOutcome(pk, RecordAction.SKIPPED, message="deleted key", totals={"skipped_deleted": 1})
+    if key.remaining_requests is None:
+        return RowOutcome(pk, RecordAction.SKIPPED, message="unlimited (remaining_requests is NULL)",
+                          totals={"skipped_unlimited": 1})
+    problem = key_row_problem(key)
+    if problem:
+        return RowOutcome(pk, RecordAction.FAILED, old=_key_values(key), message=problem)
+    return None
 
 
 def _keys_table_check(result: CheckResult, using: str) -> bool:
@@ -126,6 +143,10 @@ class KeyCreditsOperation(_KeysOperation):
         }
 
     def batch_apply(self, *, rows, ctx):
+        if not ctx.dry_run and set_based_batches():
+            done = key_batch_migrate_set_based(ids=rows, ctx=ctx, refusal=_refusal)
+            if done is not None:
+                return done
         locked = _locked_keys(rows)
         valid = [
             key for key in locked.values()
@@ -138,17 +159,10 @@ class KeyCreditsOperation(_KeysOperation):
         return [self._row(locked.get(pk), pk, ctx, batch, bulk.get(pk)) for pk in rows]
 
     def _row(self, key: LegacyKey | None, pk: str, ctx: Context, batch, done=None) -> RowOutcome:
-        if key is None:
-            return RowOutcome(pk, RecordAction.SKIPPED, message="gone from the primary", totals={"skipped_gone": 1})
-        if key.deleted_at_m is not None:
-            return RowOutcome(pk, RecordAction.SKIPPED, message="deleted key", totals={"skipped_deleted": 1})
-        if key.remaining_requests is None:
-            return RowOutcome(pk, RecordAction.SKIPPED, message="unlimited (remaining_requests is NULL)",
-                              totals={"skipped_unlimited": 1})
+        refused = _refusal(key, pk)
+        if refused is not None:
+            return refused
         old = _key_values(key)
-        problem = key_row_problem(key)
-        if problem:
-            return RowOutcome(pk, RecordAction.FAILED, old=old, message=problem)
         try:
             if done is None:
                 with transaction.atomic():
@@ -169,19 +183,31 @@ class KeyCreditsOperation(_KeysOperation):
         return RowOutcome(pk, RecordAction.CHANGED, old=old, new=new, totals=totals)
 
     def batch_conserve(self, *, rows, outcomes, ctx):
-        changed = [o for o in outcomes if o.action == RecordAction.CHANGED and o.totals.get("credits")]
-        if not changed:
+        moved, account_ids = [], []
+        for o in outcomes:
+            if o.action != RecordAction.CHANGED or not o.totals.get("credits"):
+                continue
+            if isinstance(o, RecordedRows):  # the keys given a lot, and their accounts
+                moved += o.keys
+                account_ids += o.details["account_ids"]
+            else:
+                moved.append(o.key)
+                account_ids.append(o.new["account_id"])
+        if not moved:
             return []
-        moved = [o.key for o in changed]
-        legacy = dict(
-            LegacyKey.objects.filter(pk__in=moved).values_list("workspace_id").annotate(total=Sum("remaining_requests"))
-        )
-        # Through the keys' accounts (indexed), not a scan of every grant by source_id.
-        granted = dict(
-            Grant.objects.filter(account_id__in=[o.new["account_id"] for o in changed], kind=GrantKind.MIGRATION,
-                                 source=SOURCE, source_id__in=moved, voided_at__isnull=True)
-            .values_list("account__workspace__slug").annotate(total=Sum("amount"))
-        )
+        if connection.vendor == "postgresql":
+            legacy, granted = conservation_sums(keys=moved, account_ids=account_ids)
+        else:
+            legacy = dict(
+                LegacyKey.objects.filter(pk__in=moved).values_list("workspace_id")
+                .annotate(total=Sum("remaining_requests"))
+            )
+            # Through the keys' accounts (indexed), not a scan of every grant by source_id.
+            granted = dict(
+                Grant.objects.filter(account_id__in=account_ids, kind=GrantKind.MIGRATION,
+                                     source=SOURCE, source_id__in=moved, voided_at__isnull=True)
+                .values_list("account__workspace__slug").annotate(total=Sum("amount"))
+            )
         return [
             f"workspace {ws}: keys hold {legacy.get(ws, 0)} credits but {granted.get(ws, 0)} were granted"
             for ws in sorted(set(legacy) | set(granted)) if legacy.get(ws, 0) != granted.get(ws, 0)
@@ -268,6 +294,10 @@ class KeyCreditsSyncBackOperation(_KeysOperation):
         }
 
     def batch_apply(self, *, rows, ctx):
+        if not ctx.dry_run and set_based_batches():
+            done = key_batch_migrate_set_based(ids=rows, ctx=ctx, refusal=_refusal)
+            if done is not None:
+                return done
         locked = _locked_keys(rows)
         accounts = {
             (ext, slug): (pk, balance)

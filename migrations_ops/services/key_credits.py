@@ -147,8 +147,13 @@ def key_batch_prepare(*, keys: list[LegacyKey]) -> KeyBatch:
     """Make sure every key's workspace and ApiKey exist, and lock the accounts the keys
     already have (in id order), in the caller's transaction. ``keys`` must be valid."""
     slugs = sorted({key.workspace_id for key in keys})
-    Workspace.objects.bulk_create([Workspace(slug=slug, name=slug) for slug in slugs], ignore_conflicts=True)
+    # Read first: after a run's first batches every workspace exists, and an INSERT of
+    # hundreds of conflicting rows per batch costs more than one indexed read.
     workspace_ids = dict(Workspace.objects.filter(slug__in=slugs).values_list("slug", "pk"))
+    missing = [slug for slug in slugs if slug not in workspace_ids]
+    if missing:
+        Workspace.objects.bulk_create([Workspace(slug=slug, name=slug) for slug in missing], ignore_conflicts=True)
+        workspace_ids |= dict(Workspace.objects.filter(slug__in=missing).values_list("slug", "pk"))
     # On PostgreSQL the INSERT says which API keys it created and their ids; only API keys
     # that existed already (a re-run) are read back. Elsewhere all of them are.
     inserted = values_insert(

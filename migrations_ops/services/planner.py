@@ -36,8 +36,9 @@ def plans_discard() -> None:
             cursor.execute("DISCARD PLANS")
 
 
-def statistics_refresh() -> list[str]:
-    """ANALYZE the tables that grew past their statistics; return their names.
+def statistics_refresh(*, skip: tuple[str, ...] = ()) -> list[str]:
+    """ANALYZE the tables that grew past their statistics, except the ``skip`` ones
+    (tables only written, never read, while the run goes on); return their names.
 
     Call between batches, outside a transaction: ANALYZE takes a lock that blocks
     neither reads nor writes, and samples a fixed number of rows whatever the size.
@@ -46,7 +47,7 @@ def statistics_refresh() -> list[str]:
         return []
     with connection.cursor() as cursor:
         cursor.execute(_GROWN, [MIN_CHANGED])
-        tables = [name for (name,) in cursor.fetchall()]
+        tables = [name for (name,) in cursor.fetchall() if name.split(".", 1)[-1] not in skip]
         for table in tables:
             cursor.execute(f"ANALYZE {table}")
     return tables

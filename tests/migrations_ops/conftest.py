@@ -2,6 +2,7 @@
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
 
 from ledger.actors import Actor
 from migrations_ops.legacy import KEYS_TABLE, legacy_rows_insert, legacy_table_create, legacy_table_drop
@@ -47,6 +48,18 @@ def legacy_keys_tx(transactional_db):
     keys_table_create()
     yield EDGE_KEYS
     legacy_table_drop(KEYS_TABLE)
+
+
+#: How key-credits batches can run here: one set-based statement (PostgreSQL only) or row
+#: by row. Tests that take ``batch_path`` run through each.
+BATCH_PATHS = ["set-based", "row-by-row"] if connection.vendor == "postgresql" else ["row-by-row"]
+
+
+@pytest.fixture(params=BATCH_PATHS)
+def batch_path(request, settings):
+    """Run the test with key-credits batches on each path (MIGRATIONS_SET_BASED_BATCHES)."""
+    settings.MIGRATIONS_SET_BASED_BATCHES = request.param == "set-based"
+    return request.param
 
 
 @pytest.fixture

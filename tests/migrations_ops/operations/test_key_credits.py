@@ -1,7 +1,6 @@
 """key-credits: edge cases, dry run = execute, idempotence, batches, conservation, rollback."""
-from dataclasses import replace
-
 import pytest
+from django.db.models import F
 
 from ledger.actors import Actor
 from ledger.models import AuditEvent, CreditAccount, Grant, GrantKind, LedgerEntry, OwnerKind, Workspace
@@ -14,7 +13,8 @@ from migrations_ops.services.key_credits import key_policy
 from ...ledger.helpers import snapshot
 from ..conftest import FAILED, LAST_REFILL, MIGRATED, operation_run
 
-pytestmark = pytest.mark.django_db
+# Every test here runs through both batch paths (set-based on PostgreSQL, row by row).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("batch_path")]
 
 
 def ledger_state():
@@ -103,15 +103,16 @@ def test_max_rows_pauses_and_resume_finishes_like_one_run(legacy_keys, dual_phas
 
 
 def test_a_batch_that_breaks_conservation_rolls_back_and_fails_the_run(legacy_keys, dual_phase, monkeypatch):
-    from migrations_ops.services import key_credits
+    from migrations_ops.operations.key_credits import KeyCreditsOperation
 
-    real = key_credits.accounts_open_granted
+    real = KeyCreditsOperation.batch_apply
 
-    def short_grant(*, openings):
-        short = [replace(o, amount=o.amount - 1) if o.posting.source_id == "key_a05" else o for o in openings]
-        return real(openings=short)
+    def short_grant(self, *, rows, ctx):  # whichever path wrote it, key_a05's lot is one credit short
+        done = real(self, rows=rows, ctx=ctx)
+        Grant.objects.filter(source_id="key_a05").update(amount=F("amount") - 1, remaining=F("remaining") - 1)
+        return done
 
-    monkeypatch.setattr(key_credits, "accounts_open_granted", short_grant)
+    monkeypatch.setattr(KeyCreditsOperation, "batch_apply", short_grant)
     with pytest.raises(Exception, match="broke 'credits"):
         operation_run(batch_size=3)
     run = Run.objects.get()
