@@ -26,6 +26,17 @@ def test_a_table_that_grew_past_its_statistics_is_analyzed_once():
     assert "public.ledger_auditevent" not in statistics_refresh()  # nothing changed since
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_skipped_table_is_left_unanalyzed_until_it_is_not_skipped():
+    statistics_refresh()
+    rows = [{"action": "grow", "actor": "tests", "object_type": "x", "object_id": str(n)} for n in range(MIN_CHANGED)]
+    values_insert(AuditEvent, rows)
+    analyzed_at("ledger_auditevent")
+    assert "public.ledger_auditevent" not in statistics_refresh(skip=("ledger_auditevent",))
+    assert "public.ledger_auditevent" in statistics_refresh()
+
+
 @pytest.mark.django_db
 def test_inside_a_transaction_it_analyzes_nothing_and_plans_can_be_dropped_anywhere():
     plans_discard()
