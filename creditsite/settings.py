@@ -188,7 +188,7 @@ MIGRATIONS_ARCHIVE_DIR = env.str("MIGRATIONS_ARCHIVE_DIR", default=str(VAR_DIR /
 
 # Ledger debits (issue 9) -----------------------------------------------------------
 # On PostgreSQL, debit_create runs as one statement (the ledger_debit function of ledger
-# migration 0011) instead of seven; off: the Python posting core, as on other databases.
+# migrations 0011-0012) instead of seven; off: the Python posting core, as elsewhere.
 LEDGER_DEBIT_FAST_PATH = env.bool("LEDGER_DEBIT_FAST_PATH", default=True)
 # The hot path's statements (the debit) are prepared once per connection on PostgreSQL;
 # off for a pooler that cannot keep prepared statements (PgBouncer < 1.21, transaction mode).

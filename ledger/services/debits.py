@@ -103,7 +103,7 @@ _DEBIT_SQL = "SELECT ledger_debit(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s
 
 
 def _debit_statement(*, account_id: object, workspace_id: int | None, amount: int, posting: Posting) -> DebitResult:
-    """debit_create in one round trip: ``ledger_debit`` (migration 0011) locks, replays or
+    """debit_create in one round trip: ``ledger_debit`` (migrations 0011, 0012) locks, replays or
     draws, writes, and answers with what the result needs, so no row is read back. The
     statement is prepared on the connection after its first runs (see prepared_cursor)."""
     pk = account_pk(account_id)
@@ -126,7 +126,7 @@ def _debit_statement(*, account_id: object, workspace_id: int | None, amount: in
     raise AccountNotFound(account_id)
 
 
-# ledger_debit's first answer element (see sql/0011_debit_function.sql).
+# ledger_debit's first answer element (see sql/0012_debit_function_generic_plans.sql).
 _WRITTEN, _REPLAYED, _CONFLICT, _INSUFFICIENT = 0, 1, 2, 3
 
 
