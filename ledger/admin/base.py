@@ -2,6 +2,7 @@
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.text import smart_split, unescape_string_literal
 
 from .pagination import LargeTablePaginator
 
@@ -26,6 +27,14 @@ class BigTableAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER  # facet counts are a COUNT per filter choice
     list_per_page = 50
+
+
+def search_words(search_term: str) -> list[str]:
+    """The words of an admin search, split and unquoted as ModelAdmin.get_search_results does."""
+    return [
+        unescape_string_literal(bit) if bit[:1] in {'"', "'"} and bit[-1:] == bit[:1] and len(bit) > 1 else bit
+        for bit in smart_split(search_term)
+    ]
 
 
 def credits_html(value: int, *, signed: bool = True):

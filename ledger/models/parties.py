@@ -34,6 +34,8 @@ class Customer(models.Model):
                 fields=["workspace", "external_id"], name="ledger_customer_unique_external_id"
             ),
         ]
+        # The admin's account search matches a product user's id across workspaces.
+        indexes = [models.Index(fields=["external_id"], name="ledger_customer_external_idx")]
 
     def __str__(self) -> str:
         return self.email

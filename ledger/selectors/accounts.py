@@ -107,3 +107,28 @@ def entries_list(
     if created_before is not None:
         entries = entries.filter(created_at__lt=created_before)
     return entries
+
+
+def account_ids_matching(term: str) -> QuerySet:
+    """Ids of the accounts whose owner matches ``term``: a product user's email (substring,
+    any case) or id (exact), an API key's or identity's id, or the workspace slug
+    (substrings, any case). For the admin's account search.
+
+    One branch per owner table, joined by UNION ALL: each looks its owners up through that
+    table's own index (trigram indexes on PostgreSQL, ledger migration 0013) and their
+    accounts through the unique owner columns, where one OR over the four joined tables
+    (the admin's default search) filters every account row.
+    """
+    from ..models import ApiKey, Customer, Identity, Workspace
+
+    def owned(field: str, owners: QuerySet) -> QuerySet:
+        return CreditAccount.objects.filter(**{f"{field}__in": owners.values("pk")}).values_list("pk", flat=True)
+
+    branches = [
+        owned("customer", Customer.objects.filter(email__icontains=term)),
+        owned("customer", Customer.objects.filter(external_id=term)),
+        owned("api_key", ApiKey.objects.filter(external_id__icontains=term)),
+        owned("identity", Identity.objects.filter(external_id__icontains=term)),
+        owned("workspace", Workspace.objects.filter(slug__icontains=term)),
+    ]
+    return branches[0].union(*branches[1:], all=True)
