@@ -294,10 +294,6 @@ class KeyCreditsSyncBackOperation(_KeysOperation):
         }
 
     def batch_apply(self, *, rows, ctx):
-        if not ctx.dry_run and set_based_batches():
-            done = key_batch_migrate_set_based(ids=rows, ctx=ctx, refusal=_refusal)
-            if done is not None:
-                return done
         locked = _locked_keys(rows)
         accounts = {
             (ext, slug): (pk, balance)

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 import pytest
 
 from ledger.exceptions import InsufficientCredits
-from ledger.models import CreditAccount, LedgerEntry
+from ledger.models import ApiKey, CreditAccount, LedgerEntry, Workspace
 from migrations_ops.exceptions import RollbackRefused
 from migrations_ops.models import LegacyKey, RunStatus
 from migrations_ops.selectors import key_credit_mismatches, keys_migration_counts
@@ -111,3 +111,11 @@ def test_sync_back_rollback_refuses_keys_changed_since(migrated, settings, actor
         rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="undo")
     rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="undo", settle="keep")
     assert remaining("key_a01") == 55
+
+
+def test_sync_back_over_keys_never_migrated_writes_no_ledger_rows(legacy_keys, settings, batch_path):
+    settings.KEY_CREDITS_PHASE = "credits"
+    run = operation_run("key-credits-sync-back")
+    assert (run.status, run.changed) == (RunStatus.SUCCEEDED, 0)
+    assert not CreditAccount.objects.exists() and not ApiKey.objects.exists() and not Workspace.objects.exists()
+    assert remaining("key_a01") == 100
