@@ -57,7 +57,7 @@ class KeyRow(NamedTuple):
 
 def set_based_batches() -> bool:
     """Whether key-credits batches may run as one statement (PostgreSQL, setting on)."""
-    return connection.vendor == "postgresql" and getattr(settings, "MIGRATIONS_SET_BASED_BATCHES", True)
+    return connection.vendor == "postgresql" and settings.MIGRATIONS_SET_BASED_BATCHES
 
 
 def keys_lock(ids: list[str]) -> dict[str, KeyRow]:
