@@ -1,5 +1,5 @@
-"""expiry-backfill: grants made before the expiry policy get an expiry; users.credits become
-opening grants (credit system update guide).
+"""expiry-backfill: grants made before the expiry policy get an expiry; legacy users open from
+their credit history, each credit expiring on its own date (credit system update guide).
 
 Rows are visited in two keyset passes: first the ledger's live lots with no expiry (by id),
 then the legacy ``users`` rows (by id); the cursor is ``["grant", id]`` or ``["user", id]``.
@@ -7,16 +7,16 @@ then the legacy ``users`` rows (by id); the cursor is ``["grant", id]`` or ``["u
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import CharField, Sum
+from django.db.models.functions import Cast
 
 from ledger import clock
 from ledger.exceptions import LedgerError
-from ledger.models import CreditAccount, EntryType, Grant, LedgerEntry
+from ledger.models import CreditAccount, Grant, LedgerEntry
 from ledger.reports.expiry import ExpiryReport
 from ledger.selectors.policies import policy_get
-from ledger.services.grants import grant_void
 
-from ..exceptions import InvalidParams, RollbackRefused
+from ..exceptions import InvalidParams
 from ..models import LegacyUser, RecordAction
 from ..services.expiry_backfill import (
     SOURCE,
@@ -26,7 +26,12 @@ from ..services.expiry_backfill import (
     lot_expiry_backfill,
     lot_expiry_clear,
     lot_expiry_reverse,
-    user_opening_grant,
+    transactions_count,
+    user_opening_lots,
+    user_opening_void,
+    user_transactions,
+    users_off_opening,
+    users_opened,
     workspace_target,
 )
 from .base import CheckResult, Operation, RowOutcome
@@ -49,13 +54,15 @@ def months_clean(value) -> int:
 
 @register
 class ExpiryBackfillOperation(Operation):
-    """Backfill expiry dates on old lots (expiring the past-due ones) and open users.credits
-    balances as migration grants that expire on the same rule."""
+    """Backfill expiry dates on old lots (expiring the past-due ones) and open legacy users
+    from their credit_transactions: one migration grant per credit with credits left, each
+    expiring on its own date; users.credits recalculated to the live credits."""
 
     name = "expiry-backfill"
-    description = "expiry dates for lots granted before the expiry policy; users.credits to opening grants"
+    description = "expiry dates for lots granted before the expiry policy; legacy users' credits to dated lots"
     conserves = ("balances: every account a batch touches has balance = sum of its entries = "
-                 "lots remaining - debt; each opening grant equals the user's users.credits")
+                 "lots remaining - debt; a user's opening grants add up to their old users.credits, "
+                 "and the live ones to the recalculated users.credits")
     accepted_params = {"workspace": "grants of this workspace only; users open in it (default legacy-users)",
                        "months": "months after the grant (overrides the workspace policy)"}
     settle_modes = {KEEP: "void only the unspent part of opening grants; credits spent since stay spent"}
@@ -83,12 +90,14 @@ class ExpiryBackfillOperation(Operation):
             "grants": grants.count(), "grants_remaining": grants.aggregate(t=Sum("remaining"))["t"] or 0,
             "users": self._users(using).count(), "users_credits": self._users(using).aggregate(t=Sum("credits"))["t"] or 0,
             "opened": LedgerEntry.objects.using(using).filter(source=SOURCE).count(),
+            "transactions": transactions_count(using=using),
         }
 
     def check(self, *, params, execute, force):
         data = self.fingerprint(params=params, using="default")
         return CheckResult(notes={"grants_without_expiry": data["grants"], "legacy_users": data["users"],
-                                  "users_credits": data["users_credits"], "months": params.get("months", "policy")})
+                                  "users_credits": data["users_credits"], "credit_transactions": data["transactions"],
+                                  "months": params.get("months", "policy")})
 
     def batch_read(self, *, params, after, limit, using):
         kind, last = after if after else ("grant", None)
@@ -123,15 +132,17 @@ class ExpiryBackfillOperation(Operation):
 
         grant_ids = [pk for kind, pk in rows if kind == "grant"]
         workspaces = dict(Grant.objects.filter(pk__in=grant_ids).values_list("pk", "account__workspace_id"))
-        users = {u.pk: u for u in LegacyUser.objects.select_for_update().filter(
-            pk__in=[pk for kind, pk in rows if kind == "user"]).order_by("pk")}
+        user_ids = [pk for kind, pk in rows if kind == "user"]
+        users = {u.pk: u for u in LegacyUser.objects.select_for_update().filter(pk__in=user_ids).order_by("pk")}
         target = workspace_target(ctx.params.get("workspace")) if users else None
+        history, opened = user_transactions(user_ids=user_ids), users_opened(user_ids=user_ids)
         outcomes = []
         for kind, pk in rows:
             if kind == "grant":
                 outcomes.append(self._grant(pk, workspaces.get(pk), months, at, ctx))
             else:
-                outcomes.append(self._user(users.get(pk), pk, target, months, at, ctx))
+                outcomes.append(self._user(users.get(pk), pk, target, months, at, ctx,
+                                           transactions=history.get(pk, []), opened=opened))
         return outcomes
 
     def _grant(self, pk, workspace_id, months, at, ctx):
@@ -152,7 +163,7 @@ class ExpiryBackfillOperation(Operation):
             totals={"grants_backfilled": 1, "grants_expired": int(bool(done.expired)), "credits_expired": done.expired},
         )
 
-    def _user(self, user, pk, target, months, at, ctx):
+    def _user(self, user, pk, target, months, at, ctx, *, transactions, opened):
         key = f"user:{pk}"
         if user is None:
             return RowOutcome(key, RecordAction.SKIPPED, message="gone from the primary", totals={"skipped_gone": 1})
@@ -160,30 +171,35 @@ class ExpiryBackfillOperation(Operation):
         problem = legacy_user_problem(user)
         if problem:
             return RowOutcome(key, RecordAction.FAILED, old=old, message=problem)
+        if pk in opened:
+            return RowOutcome(key, RecordAction.SKIPPED, message="already opened", totals={"skipped_migrated": 1})
         if user.credits == 0:
-            return RowOutcome(key, RecordAction.SKIPPED, message="no credits", totals={"skipped_zero": 1})
+            net = sum(amount for _, amount, _ in transactions)
+            message = f"no credits (the transactions add up to {net})" if net else "no credits"
+            return RowOutcome(key, RecordAction.SKIPPED, message=message, totals={"skipped_zero": 1})
         try:
             with transaction.atomic():
-                done = user_opening_grant(user=user, workspace=target, months=months(target.pk), at=at, actor=ctx.actor)
+                done = user_opening_lots(user=user, transactions=transactions, workspace=target,
+                                         months=months(target.pk), at=at, actor=ctx.actor)
         except LedgerError as error:
             return RowOutcome(key, RecordAction.FAILED, old=old, message=error.message)
-        if done.replayed:
-            return RowOutcome(key, RecordAction.SKIPPED, message="already opened", totals={"skipped_migrated": 1})
-        new = {"account_id": done.account_id, "grant_id": done.grant_id, "expires_at": done.expires_at.isoformat(),
-               "expired": done.expired}
-        return RowOutcome(key, RecordAction.CHANGED, old=old, new=new, totals={
+        new = {"account_id": done.account_id, "lots": done.lots, "credits": done.live, "expired": done.expired,
+               "transactions_net": done.transactions_net, "difference": done.difference}
+        message = ""
+        if done.difference:
+            message = (f"users.credits {user.credits} but the transactions add up to {done.transactions_net}: "
+                       + ("the surplus opens as credits dated at signup" if done.difference > 0
+                          else "the shortfall is taken as an unrecorded spend, earliest expiry first"))
+        return RowOutcome(key, RecordAction.CHANGED, old=old, new=new, message=message, totals={
             "users_opened": 1, "opening_credits": user.credits, "opening_expired": done.expired,
+            "opening_lots": len(done.lots), "users_credits_after": done.live,
+            "users_mismatched": int(bool(done.difference)),
         })
 
     def batch_conserve(self, *, rows, outcomes, ctx):
         changed = [o for o in outcomes if o.action == RecordAction.CHANGED]
         problems = accounts_off_balance(account_ids=sorted({o.new["account_id"] for o in changed}))
-        opened = {int(o.key.split(":")[1]): o.new["grant_id"] for o in changed if o.key.startswith("user:")}
-        credits = dict(LegacyUser.objects.filter(pk__in=opened).values_list("pk", "credits"))
-        amounts = dict(Grant.objects.filter(pk__in=opened.values()).values_list("pk", "amount"))
-        problems += [f"user {user}: users.credits {credits.get(user)} but opening grant #{grant} holds {amounts.get(grant)}"
-                     for user, grant in opened.items() if credits.get(user) != amounts.get(grant)]
-        return problems
+        return problems + users_off_opening(records=[(o.key, o.old, o.new) for o in changed if o.key.startswith("user:")])
 
     # -- after the run ----------------------------------------------------------------------
 
@@ -201,6 +217,8 @@ class ExpiryBackfillOperation(Operation):
         records = list(self._changed(run))
         problems += accounts_off_balance(account_ids=sorted({r.new["account_id"] for r in records}))
         problems += self._report_mismatches(records)
+        problems += users_off_opening(records=[(r.row_key, r.old, r.new) for r in records if r.row_key.startswith("user:")],
+                                      live=False)
         if run.failed:
             problems.append(f"{run.failed} rows failed; see the run's failed records")
         return problems
@@ -227,33 +245,37 @@ class ExpiryBackfillOperation(Operation):
     def rollback_blockers(self, *, run, settle):
         if settle == KEEP:
             return []
-        records = {r.new["grant_id"]: r for r in self._changed(run) if r.row_key.startswith("user:")}
+        records = [r for r in self._changed(run) if r.row_key.startswith("user:")]
+        live = {lot[0]: record for record in records for lot in record.new["lots"] if not lot[3]}
+        credits = dict(LegacyUser.objects.filter(pk__in=[r.row_key.split(":")[1] for r in records])
+                       .values_list("pk", "credits"))
         blockers = []
-        for grant in Grant.objects.filter(pk__in=records, voided_at__isnull=True).order_by("pk"):
-            unspent = grant.remaining + (records[grant.pk].new["expired"] if grant.expired_at else 0)
-            if unspent < grant.amount:
-                blockers.append(f"{records[grant.pk].row_key} (account #{grant.account_id}): "
-                                f"{grant.amount - unspent} of {grant.amount} opening credits spent since")
+        for grant in Grant.objects.filter(pk__in=live, voided_at__isnull=True, expired_at__isnull=True).order_by("pk"):
+            if grant.remaining < grant.amount:
+                blockers.append(f"{live[grant.pk].row_key} (account #{grant.account_id}): "
+                                f"{grant.amount - grant.remaining} of {grant.amount} opening credits spent since")
+        for record in records:
+            now = credits.get(int(record.row_key.split(":")[1]))
+            if now != record.new["credits"]:
+                blockers.append(f"{record.row_key}: users.credits is {now} since, not {record.new['credits']}")
         return blockers
 
     def rollback_record(self, *, record, ctx):
         new = record.new
-        with transaction.atomic():
-            restored = lot_expiry_reverse(grant_id=new["grant_id"], credits=new["expired"], actor=ctx.actor,
-                                          run_id=ctx.run.pk) if new["expired"] else 0
-            if record.row_key.startswith("grant:"):
+        if record.row_key.startswith("grant:"):
+            with transaction.atomic():
+                restored = lot_expiry_reverse(grant_id=new["grant_id"], credits=new["expired"], actor=ctx.actor,
+                                              run_id=ctx.run.pk) if new["expired"] else 0
                 return {"expiry_restored": restored, "expiry_cleared": int(lot_expiry_clear(
                     grant_id=new["grant_id"], expires_at=new["expires_at"]))}
-        grant = Grant.objects.get(pk=new["grant_id"])
-        if grant.voided_at is None and grant.remaining < grant.amount and ctx.settle != KEEP:
-            raise RollbackRefused(f"{record.row_key}: opening credits were spent since the check", [record.row_key])
-        voided = 0 if grant.voided_at else grant.remaining
-        grant_void(grant_id=grant.pk, actor=ctx.actor, reason=f"Rollback of migration run #{ctx.run.pk}",
-                   idempotency_key=f"{SOURCE}-rollback:{grant.pk}")
-        return {"expiry_restored": restored, "voided": voided}
+        # The lapsed lots stay as they are: their grant and expiry entries already net to 0.
+        voided = user_opening_void(user_id=int(record.row_key.split(":")[1]), old=record.old, new=new,
+                                   keep=ctx.settle == KEEP, actor=ctx.actor, run_id=ctx.run.pk)
+        return {"voided": voided, "users_credits_restored": 1}
 
     def status(self, *, params):
-        opened = LedgerEntry.objects.filter(source=SOURCE, entry_type=EntryType.GRANT).count()
+        opened = Grant.objects.filter(source=SOURCE).values("source_id")
         pending = self.scope(params=params, using="default").count()
-        pending += max(0, LegacyUser.objects.filter(credits__gt=0).count() - opened)
-        return {"migrated": opened, "pending": pending}
+        pending += (LegacyUser.objects.filter(credits__gt=0).annotate(key=Cast("pk", CharField()))
+                    .exclude(key__in=opened).count())
+        return {"migrated": opened.distinct().count(), "pending": pending}

@@ -83,7 +83,8 @@ def test_execute_backfills_expires_past_due_and_opens_users(legacy_expiry):
     assert run.status == RunStatus.SUCCEEDED
     assert (run.scanned, run.changed, run.skipped, run.failed) == (7, 4, 1, 2)
     assert run.totals == {"grants_backfilled": 2, "grants_expired": 1, "credits_expired": 80, "users_opened": 2,
-                          "opening_credits": 110, "opening_expired": 10, "skipped_zero": 1}
+                          "opening_credits": 110, "opening_expired": 10, "skipped_zero": 1, "opening_lots": 2,
+                          "users_credits_after": 100, "users_mismatched": 2}
     old, recent, refill = Grant.objects.filter(account=legacy_expiry).order_by("pk")
     assert (old.remaining, old.expired_at is not None, old.expires_at) == (0, True, clock.add_months(old.effective_from, 6))
     assert (recent.remaining, recent.expired_at, refill.expires_at) == (50, None, None)
@@ -91,6 +92,10 @@ def test_execute_backfills_expires_past_due_and_opens_users(legacy_expiry):
     assert (legacy_expiry.balance, legacy_expiry.total_expired) == (80, 80)
     assert LedgerEntry.objects.filter(lot=old, entry_type=EntryType.EXPIRE).get().amount == -80
     assert (user_account(1).balance, user_account(2).balance) == (0, 100)
+    assert list(LegacyUser.objects.filter(pk__in=[1, 2]).order_by("pk").values_list("credits", flat=True)) == [0, 100]
+    mismatch = run.records.get(row_key="user:2")
+    assert (mismatch.new["transactions_net"], mismatch.new["difference"]) == (0, 100)
+    assert "the surplus opens as credits dated at signup" in mismatch.message
     opening = Grant.objects.get(source=SOURCE, source_id="1")
     assert (opening.kind, opening.effective_from) == (GrantKind.MIGRATION, LegacyUser.objects.get(pk=1).created_at)
     assert grants_without_expiry().count() == 0
@@ -157,7 +162,8 @@ def test_rollback_restores_lots_and_balances_with_new_entries(legacy_expiry, act
     entries = LedgerEntry.objects.count()
     run = operation_run(OP)
     result = rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="policy postponed")
-    assert result == {"reverted": 4, "expiry_restored": 90, "expiry_cleared": 2, "voided": 110}
+    assert result == {"reverted": 4, "expiry_restored": 80, "expiry_cleared": 2, "voided": 100,
+                      "users_credits_restored": 2}
     after = {lot["pk"]: lot for lot in lots()}
     assert [after[lot["pk"]] for lot in before_lots] == before_lots
     assert [b for b in balances() if b[0] in {x[0] for x in before_balances}] == before_balances
@@ -240,3 +246,89 @@ def test_admin_starts_a_dry_run_with_months_and_refuses_bad_months(client, legac
     assert plan.dry_run and plan.params == {"months": 3}
     assert tasks.run_execute_task(plan.pk, user.pk) == RunStatus.SUCCEEDED
     assert Run.objects.get(pk=plan.pk).totals["users_opened"] == 2
+
+
+def test_a_user_who_joined_long_ago_keeps_last_weeks_credits(db):
+    """users.credits 60 = +100 ten months ago, -50 nine months ago, +10 last week: the old
+    credits lapsed (50 left of them expire now), last week's 10 stay until their own expiry."""
+    from datetime import timedelta
+
+    from migrations_ops.legacy import legacy_rows_insert, legacy_table_create
+    from migrations_ops.legacy_credits import CREDIT_TRANSACTIONS_TABLE
+
+    legacy_table_create(CREDIT_TRANSACTIONS_TABLE)
+    week_ago = clock.now() - timedelta(days=7)
+    LegacyUser.objects.create(id=1, email="old@example.com", credits=60, created_at=months_ago(12))
+    legacy_rows_insert(CREDIT_TRANSACTIONS_TABLE, [
+        (1, 1, 100, months_ago(10), "grant"), (2, 1, -50, months_ago(9), "usage"), (3, 1, 10, week_ago, "grant"),
+    ])
+    run = operation_run(OP)
+    account = user_account(1)
+    assert account.balance == 10
+    live = Grant.objects.get(account=account, expired_at__isnull=True)
+    assert (live.remaining, live.expires_at) == (10, clock.add_months(week_ago, 6))
+    assert LegacyUser.objects.get(pk=1).credits == 10
+    assert run.totals["opening_expired"] == 50
+
+
+@pytest.fixture
+def history(db):
+    """Three users with credit_transactions: one agrees with users.credits, one has fewer
+    users.credits than the history (an unrecorded spend), one spent more than it had."""
+    from datetime import timedelta
+
+    from migrations_ops.legacy import legacy_rows_insert, legacy_table_create, legacy_table_drop
+    from migrations_ops.legacy_credits import CREDIT_TRANSACTIONS_TABLE
+
+    legacy_table_create(CREDIT_TRANSACTIONS_TABLE)
+    week = clock.now() - timedelta(days=7)
+    LegacyUser.objects.bulk_create([
+        LegacyUser(id=1, email="a@example.com", credits=60, created_at=months_ago(12)),
+        LegacyUser(id=2, email="b@example.com", credits=15, created_at=months_ago(12)),
+        LegacyUser(id=3, email="c@example.com", credits=70, created_at=months_ago(3)),
+    ])
+    legacy_rows_insert(CREDIT_TRANSACTIONS_TABLE, [
+        (1, 1, 100, months_ago(10), "grant"), (2, 1, -50, months_ago(9), "usage"), (3, 1, 10, week, "grant"),
+        (4, 2, 100, months_ago(8), "grant"), (5, 2, 20, week, "grant"),
+        (6, 3, 10, months_ago(2), "grant"), (7, 3, -40, months_ago(2) + timedelta(hours=1), "usage"),
+        (8, 3, 100, months_ago(1), "grant"),
+    ])
+    yield week
+    legacy_table_drop(CREDIT_TRANSACTIONS_TABLE)
+
+
+def test_history_opens_dated_lots_records_mismatches_and_recalculates_users_credits(history):
+    plan = operation_run(OP, dry_run=True, batch_size=2)
+    assert LegacyUser.objects.get(pk=1).credits == 60 and not Grant.objects.exists()
+    run = operation_run(OP, plan_id=plan.pk, batch_size=2)
+    assert plan.summary() == run.summary()
+    assert run.totals == {"users_opened": 3, "opening_credits": 145, "opening_expired": 50, "opening_lots": 4,
+                          "users_credits_after": 95, "users_mismatched": 1}
+    assert [user_account(pk).balance for pk in (1, 2, 3)] == [10, 15, 70]
+    # user 2: the 105 credits missing from users.credits are taken from the oldest lot first.
+    assert list(Grant.objects.filter(account=user_account(2)).values_list("amount", "expires_at")) == [
+        (15, clock.add_months(history, 6))]
+    assert "shortfall is taken as an unrecorded spend" in run.records.get(row_key="user:2").message
+    # user 3: the 40 spent beyond its 10 credits is paid by the next 100.
+    assert Grant.objects.get(account=user_account(3)).amount == 70
+    assert dict(LegacyUser.objects.values_list("pk", "credits")) == {1: 10, 2: 15, 3: 70}
+    assert runs.run_verify(run_id=run.pk, actor=run_actor()) == []
+
+
+def test_rollback_restores_users_credits_and_voids_the_live_lots(history, actor):
+    before = users_dump()
+    run = operation_run(OP)
+    result = rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="policy postponed")
+    assert result == {"reverted": 3, "voided": 95, "users_credits_restored": 3}
+    assert users_dump() == before
+    assert [user_account(pk).balance for pk in (1, 2, 3)] == [0, 0, 0]
+
+
+def test_rollback_refuses_a_users_credits_changed_since(history, actor):
+    run = operation_run(OP)
+    LegacyUser.objects.filter(pk=3).update(credits=5)
+    with pytest.raises(RollbackRefused) as refused:
+        rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="undo")
+    assert refused.value.blockers == ["user:3: users.credits is 5 since, not 70"]
+    rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="undo", settle="keep")
+    assert dict(LegacyUser.objects.values_list("pk", "credits")) == {1: 60, 2: 15, 3: 5}
