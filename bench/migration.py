@@ -115,7 +115,8 @@ def migrate(url: str, batch_size: int) -> dict:
     peak RSS (``os.wait4`` gives that child's own rusage)."""
     import psycopg
 
-    env = {**django_env(url), "KEY_CREDITS_PHASE": "dual"}
+    manage(url, "key_credits_phase", "dual", "--reason", "bench", "--yes")
+    env = django_env(url)
     command = [sys.executable, str(REPO / "manage.py"), "migrate_credits", "key-credits", "--execute", "--yes",
                "--json", "--batch-size", str(batch_size)]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:

@@ -157,9 +157,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Migrations (migrations_ops) ----------------------------------------------------
-# Where per-key credits live, per the key credits guide: legacy (keys table only), dual
-# (both, keys read first) or credits (ledger only). key-credits executes only in dual.
-KEY_CREDITS_PHASE = env.str("KEY_CREDITS_PHASE", default="legacy")
+# The key-credits phase (legacy, dual, credits) is not a setting: it is stored in the
+# database (migrations_ops.KeyCreditsSetting), so that every process reads the same one.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, for the SQLite test database: the migration tests run
     # `migrate_credits` in subprocesses (and kill them) against it.

@@ -29,6 +29,8 @@ LEDGER_ACTIONS = (
 MIGRATION_PERMISSIONS = (
     ("migrations_ops", "run_migrations"),
     ("migrations_ops", "rollback_migrations"),
+    ("migrations_ops", "view_keycreditssetting"),
+    ("migrations_ops", "change_keycreditssetting"),  # the key-credits phase
 )
 
 

@@ -132,6 +132,39 @@ class RunRecord(models.Model):
         return f"{self.row_key}: {self.action}"
 
 
+class KeyCreditsPhase(models.TextChoices):
+    """Where per-key credits live, per the key credits guide's zero-downtime phases."""
+
+    LEGACY = "legacy", "legacy: the keys table only"
+    DUAL = "dual", "dual: the keys table and the key's account, in one transaction"
+    CREDITS = "credits", "credits: the key's account only"
+
+
+class KeyCreditsSetting(models.Model):
+    """The key-credits phase: one row (id 1) that every process reads the same way (web,
+    worker, beat, reports, commands). Changed only through
+    ``migrations_ops.services.key_phase.key_credits_phase_set`` (audited)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    phase = models.CharField(max_length=8, choices=KeyCreditsPhase.choices, default=KeyCreditsPhase.LEGACY)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    changed_by = models.CharField(max_length=200, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "key credits phase"
+        verbose_name_plural = "key credits phase"
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="migrations_ops_keycreditssetting_one_row"),
+            models.CheckConstraint(
+                condition=Q(phase__in=KeyCreditsPhase.values), name="migrations_ops_keycreditssetting_phase_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"key credits phase: {self.phase}"
+
+
 class LegacyKey(models.Model):
     """The legacy ``keys`` table of the key credits guide (not managed by Django: created
     by ``seed_legacy`` or already present in the product's database)."""

@@ -24,9 +24,9 @@ from ..services.key_credits import (
     key_account_policy_restore,
     key_accounts_migrate,
     key_batch_prepare,
-    key_credits_phase,
     key_row_problem,
 )
+from ..services.key_phase import key_credits_phase
 from .base import CheckResult, Context, Operation, RecordedRows, RowOutcome
 from .key_credits_sql import conservation_sums, key_batch_migrate_set_based, set_based_batches
 from .registry import register
@@ -117,8 +117,8 @@ class KeyCreditsOperation(_KeysOperation):
         result.notes = {"phase": phase, **self._counts(params)}
         if execute and phase != "dual":
             result.forceable.append(
-                f"KEY_CREDITS_PHASE is {phase!r}: deploy the dual-write phase before migrating "
-                "(or pass --force, which is recorded on the run)"
+                f"the key credits phase is {phase!r}: deploy the dual-write phase and set it "
+                "(manage.py key_credits_phase dual) before migrating (or pass --force, recorded on the run)"
             )
         return result
 

@@ -1,6 +1,6 @@
 """Per-key credits across the legacy ``keys`` table and the ledger, by phase.
 
-``KEY_CREDITS_PHASE`` (settings) follows the key credits guide:
+The stored phase (``key_phase.key_credits_phase``) follows the key credits guide:
 
 - ``legacy``: key credits are read and written on the keys table only;
 - ``dual``: every debit or refill writes the keys table and the key's account (when it has
@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
@@ -41,19 +40,11 @@ from ledger.services.postings import (
 )
 
 from ..models import LegacyKey
+from .key_phase import key_credits_phase
 
-PHASES = ("legacy", "dual", "credits")
 #: ``source`` of migration grants; their ``source_id`` is the legacy key id.
 SOURCE = "key-credits"
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
-
-
-def key_credits_phase() -> str:
-    """Return the configured phase, refusing an unknown value."""
-    phase = getattr(settings, "KEY_CREDITS_PHASE", "legacy")
-    if phase not in PHASES:
-        raise InvalidInput("KEY_CREDITS_PHASE", f"must be one of {', '.join(PHASES)}, not {phase!r}")
-    return phase
 
 
 # -- policy values ------------------------------------------------------------------------

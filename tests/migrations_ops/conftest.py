@@ -6,6 +6,7 @@ from django.db import connection
 
 from ledger.actors import Actor
 from migrations_ops.legacy import KEYS_TABLE, legacy_rows_insert, legacy_table_create, legacy_table_drop
+from migrations_ops.models import KeyCreditsSetting
 from migrations_ops.services import runs
 
 LAST_REFILL = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -62,9 +63,15 @@ def batch_path(request, settings):
     return request.param
 
 
+def phase_store(phase):
+    """Store the key-credits phase as a test's precondition (the service, audited, is
+    tested on its own)."""
+    KeyCreditsSetting.objects.update_or_create(pk=1, defaults={"phase": phase})
+
+
 @pytest.fixture
-def dual_phase(settings):
-    settings.KEY_CREDITS_PHASE = "dual"
+def dual_phase():
+    phase_store("dual")
 
 
 def operation_run(operation="key-credits", *, params=None, dry_run=False, force=False, batch_size=3,

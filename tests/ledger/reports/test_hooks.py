@@ -13,12 +13,12 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def extra_check():
-    @consistency.consistency_check("key_mismatch", "Keys whose legacy remaining differs from the account", order=40)
-    def key_mismatch(*, workspace_id, limit):
-        return [["key_mismatch", 99, "acme", "key key_1", 10, 12]]
+    @consistency.consistency_check("planted_check", "Keys whose legacy remaining differs from the account", order=40)
+    def planted_check(*, workspace_id, limit):
+        return [["planted_check", 99, "acme", "key key_1", 10, 12]]
 
     yield
-    consistency._CHECKS.pop("key_mismatch")
+    consistency._CHECKS.pop("planted_check")
 
 
 @pytest.fixture
@@ -40,8 +40,8 @@ def live_report():
 
 def test_a_registered_check_joins_the_consistency_report(extra_check):
     output = report_get("consistency").run()
-    assert output.rows == [["key_mismatch", 99, "acme", "key key_1", 10, 12]] and output.findings == 1
-    assert any(note.startswith("key_mismatch: Keys whose") for note in output.notes)
+    assert output.rows == [["planted_check", 99, "acme", "key key_1", 10, 12]] and output.findings == 1
+    assert any(note.startswith("planted_check: Keys whose") for note in output.notes)
 
 
 def test_a_live_report_becomes_a_health_section(live_report, admin_client):

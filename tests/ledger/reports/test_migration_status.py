@@ -11,7 +11,7 @@ from migrations_ops.models import Run, RunStatus
 from migrations_ops.operations import registry
 from migrations_ops.operations.base import Operation
 
-from ...migrations_ops.conftest import FAILED, MIGRATED, keys_table_create, operation_run
+from ...migrations_ops.conftest import FAILED, MIGRATED, keys_table_create, operation_run, phase_store
 
 pytestmark = pytest.mark.django_db
 
@@ -87,7 +87,7 @@ def keys_table():
 
 
 def test_counts_come_from_the_operation_after_a_real_run(settings, keys_table):
-    settings.KEY_CREDITS_PHASE = "dual"
+    phase_store("dual")
     run = operation_run("key-credits")
     rows = by_operation(report_get("migration-status").run())
     row = rows["key-credits"]

@@ -172,7 +172,7 @@ def test_readonly_dsn_reads_batches_there_and_writes_to_the_primary(legacy_keys_
 
 
 def migrate_process(*args, kill_at=None, database_url_env=None):
-    env = {**os.environ, "DATABASE_URL": database_url_env or database_url(), "KEY_CREDITS_PHASE": "dual"}
+    env = {**os.environ, "DATABASE_URL": database_url_env or database_url()}
     env.pop("MIGRATIONS_OPS_KILL_AT", None)
     if kill_at:
         env["MIGRATIONS_OPS_KILL_AT"] = kill_at

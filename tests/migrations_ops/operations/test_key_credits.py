@@ -11,7 +11,7 @@ from migrations_ops.services import rollbacks, runs
 from migrations_ops.services.key_credits import key_policy
 
 from ...ledger.helpers import snapshot
-from ..conftest import FAILED, LAST_REFILL, MIGRATED, operation_run
+from ..conftest import FAILED, LAST_REFILL, MIGRATED, operation_run, phase_store
 
 # Every test here runs through both batch paths (set-based on PostgreSQL, row by row).
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("batch_path")]
@@ -83,8 +83,8 @@ def test_workspace_filter_migrates_only_that_workspace(legacy_keys, dual_phase):
 
 
 def test_execute_is_refused_outside_the_dual_phase_unless_forced(legacy_keys, settings):
-    settings.KEY_CREDITS_PHASE = "legacy"
-    with pytest.raises(CheckFailed, match="KEY_CREDITS_PHASE is 'legacy'"):
+    phase_store("legacy")
+    with pytest.raises(CheckFailed, match="the key credits phase is 'legacy'"):
         operation_run()
     assert not Run.objects.exists()
     run = operation_run(force=True)

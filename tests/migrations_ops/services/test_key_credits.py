@@ -11,7 +11,7 @@ from migrations_ops.selectors import key_credit_mismatches, keys_migration_count
 from migrations_ops.services import rollbacks, runs
 from migrations_ops.services.key_credits import key_credits_debit, key_credits_get, key_credits_refill
 
-from ..conftest import operation_run
+from ..conftest import operation_run, phase_store
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ def migrated(legacy_keys, dual_phase):
 
 
 def test_legacy_phase_debits_the_keys_table_only(migrated, settings, actor):
-    settings.KEY_CREDITS_PHASE = "legacy"
+    phase_store("legacy")
     result = key_credits_debit(key_id="key_a01", amount=10, actor=actor)
     assert (result.remaining, result.source) == (90, "keys")
     assert (remaining("key_a01"), balance("key_a01")) == (90, 100)
@@ -64,7 +64,7 @@ def test_dual_phase_debits_only_the_keys_table_before_a_key_is_migrated(legacy_k
 
 
 def test_credits_phase_uses_the_ledger_only(migrated, settings, actor):
-    settings.KEY_CREDITS_PHASE = "credits"
+    phase_store("credits")
     result = key_credits_debit(key_id="key_a01", amount=40, actor=actor)
     assert (result.remaining, result.source) == (60, "ledger")
     assert (remaining("key_a01"), balance("key_a01")) == (100, 60)
@@ -81,7 +81,7 @@ def test_dual_phase_refill_resets_both_places_once_per_day(migrated, actor):
 
 
 def test_mismatches_list_keys_whose_account_differs_in_one_query(migrated, settings, actor, django_assert_num_queries):
-    settings.KEY_CREDITS_PHASE = "legacy"
+    phase_store("legacy")
     key_credits_debit(key_id="key_a05", amount=3, actor=actor)
     with django_assert_num_queries(1):
         found = key_credit_mismatches()
@@ -91,7 +91,7 @@ def test_mismatches_list_keys_whose_account_differs_in_one_query(migrated, setti
 
 
 def test_sync_back_writes_balances_into_keys_and_rolls_back(migrated, settings, actor):
-    settings.KEY_CREDITS_PHASE = "credits"
+    phase_store("credits")
     key_credits_debit(key_id="key_a01", amount=40, actor=actor)
     key_credits_debit(key_id="key_b01", amount=2, actor=actor)
     run = operation_run("key-credits-sync-back")
@@ -103,7 +103,7 @@ def test_sync_back_writes_balances_into_keys_and_rolls_back(migrated, settings, 
 
 
 def test_sync_back_rollback_refuses_keys_changed_since(migrated, settings, actor):
-    settings.KEY_CREDITS_PHASE = "credits"
+    phase_store("credits")
     key_credits_debit(key_id="key_a01", amount=40, actor=actor)
     run = operation_run("key-credits-sync-back")
     LegacyKey.objects.filter(pk="key_a01").update(remaining_requests=55)
@@ -114,7 +114,7 @@ def test_sync_back_rollback_refuses_keys_changed_since(migrated, settings, actor
 
 
 def test_sync_back_over_keys_never_migrated_writes_no_ledger_rows(legacy_keys, settings, batch_path):
-    settings.KEY_CREDITS_PHASE = "credits"
+    phase_store("credits")
     run = operation_run("key-credits-sync-back")
     assert (run.status, run.changed) == (RunStatus.SUCCEEDED, 0)
     assert not CreditAccount.objects.exists() and not ApiKey.objects.exists() and not Workspace.objects.exists()

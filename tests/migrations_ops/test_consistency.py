@@ -7,15 +7,15 @@ from ledger.models import CreditAccount, Workspace
 from ledger.reports import report_get
 from migrations_ops.legacy import KEYS_TABLE, legacy_table_drop
 
-from ...migrations_ops.conftest import keys_table_create, operation_run
+from .conftest import keys_table_create, operation_run, phase_store
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def migrated(settings):
+def migrated():
     """The edge-case keys table migrated in the dual phase: five keys with accounts."""
-    settings.KEY_CREDITS_PHASE = "dual"
+    phase_store("dual")
     keys_table_create()
     operation_run("key-credits")
     yield
@@ -54,22 +54,17 @@ def test_planted_mismatches_are_found_exactly(migrated):
 
 
 @pytest.mark.parametrize("phase", ["legacy", "credits"])
-def test_outside_the_dual_phase_the_check_is_skipped_with_a_note(migrated, settings, phase):
+def test_outside_the_dual_phase_the_check_is_skipped_with_a_note(migrated, phase):
     remaining_set("key_a01", 93)
-    settings.KEY_CREDITS_PHASE = phase
+    phase_store(phase)
     output = report_get("consistency").run()
     assert output.findings == 0 and output.summary["checks_skipped"] == 1
-    assert f"key_mismatch: skipped: KEY_CREDITS_PHASE is '{phase}'; keys and accounts are compared only in 'dual'" in output.notes
+    assert f"key_mismatch: skipped: the key credits phase is '{phase}'; keys and accounts are compared only in 'dual'" in output.notes
 
 
-def test_without_the_legacy_table_the_check_is_skipped_with_a_note(settings):
-    settings.KEY_CREDITS_PHASE = "dual"
+def test_without_the_legacy_table_the_check_is_skipped_with_a_note():
+    phase_store("dual")
     output = report_get("consistency").run()
     assert output.findings == 0 and "key_mismatch: skipped: the legacy table 'keys' does not exist" in output.notes
     assert (output.summary["checks_run"], output.summary["checks_skipped"]) == (3, 1)  # accounts, chain, lots run
 
-
-def test_an_unknown_phase_is_skipped_with_the_reason(settings):
-    settings.KEY_CREDITS_PHASE = "both"
-    notes = report_get("consistency").run().notes
-    assert any(note.startswith("key_mismatch: skipped: KEY_CREDITS_PHASE: must be one of legacy, dual, credits") for note in notes)
