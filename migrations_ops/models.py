@@ -165,6 +165,25 @@ class KeyCreditsSetting(models.Model):
         return f"key credits phase: {self.phase}"
 
 
+class KeyCreditsDebit(models.Model):
+    """The idempotency key of a key_credits_debit, whichever place it wrote (the keys table
+    of a key not migrated yet has no entries to find it in): the same key twice debits
+    once, the same key with another amount is refused."""
+
+    key_id = models.CharField(max_length=256)
+    idempotency_key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key_id", "idempotency_key"], name="migrations_ops_keycreditsdebit_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_id}: {self.idempotency_key}"
+
+
 class LegacyKey(models.Model):
     """The legacy ``keys`` table of the key credits guide (not managed by Django: created
     by ``seed_legacy`` or already present in the product's database)."""

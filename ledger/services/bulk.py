@@ -18,6 +18,10 @@ the caller's transaction and keeps every ledger invariant the per-row services k
 - the grant and the entry carry the posting's idempotency key and request hash, so the
   per-row services see them as the first result of that key.
 
+:func:`lots_void` voids many lots of many accounts (a rollback of a migration) in a few
+statements, with the entries grant_void writes; :func:`values_update` sets columns of many
+rows to per-row values in one statement.
+
 An opening with amount 0 opens the account only (entries are never 0): entry_seq 0,
 balance 0, no lot. Owners must not have an account yet: the unique owner constraints make
 the INSERT fail (and the caller's transaction with it) otherwise; callers decide which
@@ -38,11 +42,13 @@ from django.db.models import JSONField, Model
 from django.utils import timezone
 
 from .. import clock
+from ..actors import Actor
 from ..amounts import MAX_AMOUNT
 from ..exceptions import InvalidInput
 from ..models import CreditAccount, EntryType, Grant, LedgerEntry, OwnerKind
 from .grants import grant_validate
-from .postings import Posting
+from .hooks import accounts_written
+from .postings import Posting, request_hash
 
 _OWNER_FIELD = {
     OwnerKind.CUSTOMER: "customer_id",
@@ -222,6 +228,30 @@ def values_insert(
     return [row[0] for row in rows_back] if returning == ("id",) else [tuple(row) for row in rows_back]
 
 
+def values_update(model: type[Model], rows: list[dict], fields: tuple[str, ...]) -> None:
+    """Set ``fields`` (attnames) of many rows, each to its own values (``rows``: dicts with
+    ``id`` and those fields), in one statement. On PostgreSQL the rows travel as one JSON
+    document (``UPDATE ... FROM json_to_recordset``), each value read by its column's
+    type; elsewhere Django's bulk_update (one UPDATE with CASE per field)."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update([model(**row) for row in rows], list(fields))
+        return
+    quote = connection.ops.quote_name
+    columns = [model._meta.get_field(name) for name in fields]
+    pk = model._meta.pk
+    definitions = ", ".join(f"{quote(f.column)} {f.cast_db_type(connection)}" for f in [pk, *columns])
+    assignments = ", ".join(f"{quote(f.column)} = d.{quote(f.column)}" for f in columns)
+    document = [{f.column: row[f.attname] for f in [pk, *columns]} for row in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(model._meta.db_table)} AS t SET {assignments}"
+            f" FROM json_to_recordset(%s) AS d({definitions}) WHERE t.{quote(pk.column)} = d.{quote(pk.column)}",
+            [json.dumps(document, default=_json_scalar)],
+        )
+
+
 class Param(NamedTuple):
     """A value insert_select passes as a parameter (cast to its column's type)."""
 
@@ -302,3 +332,43 @@ def _json_scalar(value: object) -> object:
     if isinstance(value, (Decimal, UUID)):
         return str(value)
     raise TypeError(f"values_insert cannot write {type(value).__name__} values")
+
+
+def lots_void(*, idempotency_keys: dict[int, str | None], actor: Actor, reason: str) -> tuple[int, int]:
+    """Void what is left of many lots (``idempotency_keys``: lot id -> the key of its void
+    entry) inside the caller's transaction, in a fixed number of statements whatever their
+    number: their accounts locked in id order, one VOID entry per lot with credits left
+    (chained per account, as grant_void writes it), the lots zeroed and stamped, the
+    accounts' balance, total_expired and sequence moved. Lots already voided or expired
+    are left alone. Returns (lots voided, credits voided)."""
+    lot_ids = list(idempotency_keys)
+    account_ids = sorted(set(Grant.objects.filter(pk__in=lot_ids).values_list("account_id", flat=True)))
+    accounts = {
+        pk: [balance, seq, expired] for pk, balance, seq, expired in CreditAccount.objects.select_for_update()
+        .filter(pk__in=account_ids).order_by("pk").values_list("pk", "balance", "entry_seq", "total_expired")
+    }
+    lots = list(Grant.objects.filter(pk__in=lot_ids, voided_at__isnull=True, expired_at__isnull=True)
+                .order_by("account_id", "pk").values_list("pk", "account_id", "remaining"))
+    if not lots:
+        return 0, 0
+    now, entries = clock.now(), []
+    for pk, account_id, remaining in lots:
+        if not remaining:
+            continue
+        state = accounts[account_id]
+        entries.append({
+            "account_id": account_id, "seq": state[1] + 1, "entry_type": EntryType.VOID, "amount": -remaining,
+            "balance_before": state[0], "balance_after": state[0] - remaining, "lot_id": pk,
+            "description": f"Void of grant #{pk}: {reason}", "actor": actor.label, "actor_user_id": actor.user_id,
+            "idempotency_key": idempotency_keys[pk], "request_hash": request_hash(op="void", grant=pk),
+        })
+        state[0], state[1], state[2] = state[0] - remaining, state[1] + 1, state[2] + remaining
+    Grant.objects.filter(pk__in=[pk for pk, _, _ in lots]).update(remaining=0, voided_at=now)
+    values_insert(LedgerEntry, entries)
+    moved = sorted({entry["account_id"] for entry in entries})
+    values_update(CreditAccount, [
+        {"id": pk, "balance": accounts[pk][0], "entry_seq": accounts[pk][1], "total_expired": accounts[pk][2],
+         "updated_at": timezone.now()} for pk in moved
+    ], ("balance", "entry_seq", "total_expired", "updated_at"))
+    accounts_written(moved)
+    return len(lots), sum(-entry["amount"] for entry in entries)

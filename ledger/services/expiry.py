@@ -26,6 +26,7 @@ from django.db.models.functions import Coalesce
 from .. import clock
 from ..actors import Actor
 from ..models import CreditAccount, EntryType, Grant
+from .hooks import accounts_written
 
 _INSERT_ENTRIES = """
 INSERT INTO ledger_ledgerentry (
@@ -112,6 +113,7 @@ def lots_expire(
         )
         cursor.execute(_UPDATE_ACCOUNTS.format(ids=placeholders, lots=lot_filter), [at, *account_ids, at, *lot_params])
     due.update(remaining=0, expired_at=at)
+    accounts_written(account_ids)
     return summary["lots"], summary["credits"], summary["accounts"]
 
 

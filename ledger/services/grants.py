@@ -183,16 +183,10 @@ def grant_void(
         return VoidResult(grant=grant, entry=earlier, replayed=True)
     if grant.expired_at is not None:
         raise InvalidState(f"grant {grant.pk} has expired; there is nothing left to void", field="grant")
-    unspent = grant.remaining
-    grant.remaining = 0
-    grant.voided_at = clock.now()
-    grant.save(update_fields=["remaining", "voided_at"])
-    entry = None
-    if unspent:
-        posting = Posting(
-            actor=actor, description=f"Void of grant #{grant.pk}: {reason}",
-            idempotency_key=idempotency_key, fingerprint=fingerprint,
-        )
-        entry = entry_append(account=account, entry_type=EntryType.VOID, amount=-unspent, posting=posting, lot=grant)
+    from .bulk import lots_void  # bulk builds on this module (grant_validate): imported here, not above
+
+    lots_void(idempotency_keys={grant.pk: idempotency_key}, actor=actor, reason=reason)
+    grant.refresh_from_db()
+    entry = LedgerEntry.objects.filter(lot=grant, entry_type=EntryType.VOID).first()
     return VoidResult(grant=grant, entry=entry, replayed=False)
 

@@ -20,6 +20,7 @@ from ..actors import Actor
 from ..exceptions import AccountNotFound, IdempotencyConflict, InsufficientCredits, NotFound
 from ..models import Allocation, CreditAccount, Grant, LedgerEntry
 from ..totals import total_delta
+from .hooks import account_written
 from .rows import row_insert, rows_fetch
 
 
@@ -103,7 +104,8 @@ def entry_append(
     """Append one entry and move the account's balance, totals and sequence with it.
 
     The caller has already moved lots and debt so that, after this, the account's balance
-    equals its lots' remaining minus its debt. Saves the account.
+    equals its lots' remaining minus its debt. Saves the account, then runs the write
+    hooks of its owner kind (hooks.py) in the same transaction.
     """
     field, delta = total_delta(entry_type, amount)
     entry = row_insert(LedgerEntry(
@@ -134,6 +136,7 @@ def entry_append(
             [account.entry_seq, account.balance, account.debt, getattr(account, field),
              connection.ops.adapt_datetimefield_value(account.updated_at), account.pk],
         )
+    account_written(account)
     return entry
 
 

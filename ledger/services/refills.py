@@ -1,5 +1,6 @@
-"""Refills (per-key credits): on each refill day an account's refill lot is set back to its
-refill amount, once per period however often and whenever in the day the job runs."""
+"""Refills (per-key credits): on each refill day an account's balance is reset to its refill
+amount (the legacy keys table's semantics: a reset, not a top-up), once per period however
+often and whenever in the day the job runs."""
 from __future__ import annotations
 
 import calendar
@@ -13,7 +14,8 @@ from django.db import transaction
 from .. import clock
 from ..actors import Actor
 from ..models import CreditAccount, EntryType, Grant, GrantKind, RefillInterval
-from .postings import Posting, account_lock, debt_settle, entry_append
+from .hooks import account_written
+from .postings import Posting, account_lock, allocations_record, debt_settle, entry_append, lots_draw
 
 
 def _clamped(year: int, month: int, day: int) -> date:
@@ -66,44 +68,51 @@ def _refill_lot(account: CreditAccount) -> Grant | None:
     )
 
 
-def _refill_apply(*, account: CreditAccount, period_start: datetime, at: datetime, actor: Actor) -> int:
-    target = account.refill_amount or 0
-    lot = _refill_lot(account)
-    before = lot.remaining if lot is not None else 0
-    difference = target - before
-    if lot is None and target:
-        lot = Grant(account=account, kind=GrantKind.REFILL, amount=target, remaining=target,
-                    effective_from=at, reason="Refill", actor=actor.label)
-    elif lot is not None:
-        lot.amount = target or lot.amount  # amount > 0 and amount >= remaining always
-        lot.remaining = target
-    if lot is not None and difference > 0:
-        debt_settle(account=account, lot=lot)
-    if lot is not None:
-        lot.save()
-    if difference:
-        posting = Posting(
-            actor=actor, description=f"Refill to {target}", source="refill",
-            source_id=period_start.date().isoformat(),
-            idempotency_key=f"refill:{period_start.date().isoformat()}",
-        )
-        entry_append(account=account, entry_type=EntryType.REFILL, amount=difference, posting=posting, lot=lot)
+def refill_apply(*, account: CreditAccount, target: int, posting: Posting, at: datetime) -> int:
+    """Refill a locked account in the caller's transaction, as the legacy per-key credits
+    do: what is left is *reset* to ``target``, never topped up on top of it. Stamps
+    ``last_refill_at``; one REFILL entry for the difference (either sign; none when the
+    balance already is ``target``). Credits added go into the account's refill lot
+    (created on the first refill, never expiring), paying any debt first; credits removed
+    are drawn from the lots in consumption order, with allocations. The account's write
+    hooks run either way (the stamp moved). Returns the difference."""
     account.last_refill_at = at
     account.save(update_fields=["last_refill_at", "updated_at"])
+    difference = target - account.balance
+    if difference > 0:
+        lot = _refill_lot(account)
+        if lot is None:
+            lot = Grant(account=account, kind=GrantKind.REFILL, amount=difference, remaining=difference,
+                        effective_from=at, reason="Refill", actor=posting.actor.label)
+        else:
+            lot.remaining += difference
+            lot.amount = max(lot.amount, lot.remaining)  # amount >= remaining always
+        debt_settle(account=account, lot=lot)
+        lot.save()
+        entry_append(account=account, entry_type=EntryType.REFILL, amount=difference, posting=posting, lot=lot)
+    elif difference < 0:
+        draws = lots_draw(account=account, amount=-difference, at=clock.now())  # what is spendable now
+        entry = entry_append(account=account, entry_type=EntryType.REFILL, amount=difference, posting=posting)
+        allocations_record(entry=entry, draws=draws)
+    else:
+        account_written(account)
     return difference
 
 
 @transaction.atomic(durable=True)
 def account_refill(*, account_id: int, actor: Actor, at: datetime | None = None) -> RefillResult:
-    """Refill the account if it is due: set its refill lot's remaining to the refill amount
-    with one REFILL entry for the difference (either sign) and stamp the refill time.
-    Exactly once per period: a second call, or a second worker, finds it not due."""
+    """Refill the account if it is due: reset its balance to the refill amount (refill_apply)
+    and stamp the refill time. Exactly once per period: a second call, or a second worker,
+    finds it not due."""
     at = at or clock.now()
     account = account_lock(account_id=account_id)
     period_start = refill_due_since(account=account, at=at)
     if period_start is None:
         return RefillResult(account_id=account.pk, refilled=False, amount=0)
-    amount = _refill_apply(account=account, period_start=period_start, at=at, actor=actor)
+    day = period_start.date().isoformat()
+    posting = Posting(actor=actor, description=f"Refill to {account.refill_amount}", source="refill", source_id=day,
+                      idempotency_key=f"refill:{day}")
+    amount = refill_apply(account=account, target=account.refill_amount or 0, posting=posting, at=at)
     return RefillResult(account_id=account.pk, refilled=True, amount=amount)
 
 

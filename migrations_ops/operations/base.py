@@ -19,7 +19,8 @@ Lifecycle, as the framework calls it::
             (records, counters and cursor saved; a dry run rolls all of it back)
     op.verify(run=run)                           # post-conditions -> list of problems
     op.rollback_blockers(run=run, settle=...)    # rows a rollback would lose -> refused
-    op.rollback_record(record=..., ctx=...)      # undo one changed row, idempotently
+    op.rollback_batch(records=[...], ctx=...)    # undo a batch of changed rows, idempotently
+                                                 # (default: rollback_record for each)
     op.status(params=...)                        # migrated / pending / failed
 """
 from __future__ import annotations
@@ -174,6 +175,17 @@ class Operation:
         """Undo one ``changed`` record, idempotently (it may be called again after a
         crash). Called outside any transaction: use services. Returns what it did."""
         raise NotImplementedError
+
+    def rollback_batch(self, *, records: list, ctx: Context) -> dict[str, int]:
+        """Undo a batch of ``changed`` records (in id order), idempotently; return what it
+        did, summed. The framework marks them reverted once this returns. Called outside
+        any transaction. Default: :meth:`rollback_record` for each; an operation whose
+        undo can be set-based overrides this."""
+        done: dict[str, int] = {}
+        for record in records:
+            for name, value in self.rollback_record(record=record, ctx=ctx).items():
+                done[name] = done.get(name, 0) + value
+        return done
 
     def run_lines(self, *, run: Any) -> list[str]:
         """Return lines ``migrate_credits`` prints above a run's summary table (dry run or

@@ -12,21 +12,22 @@ from django.db.models import F, Sum
 
 from ledger.exceptions import LedgerError
 from ledger.models import CreditAccount, Grant, GrantKind, OwnerKind
-from ledger.services.grants import grant_void
+from ledger.services.bulk import lots_void
+from ledger.services.composition import service_body
 
 from ..exceptions import RollbackRefused
 from ..legacy import legacy_table_exists
-from ..models import LegacyKey, RecordAction
+from ..models import KeyCreditsPhase, LegacyKey, RecordAction
 from ..selectors import key_credit_mismatches, keys_eligible, keys_migration_counts
 from ..services.key_credits import (
     SOURCE,
     key_account_migrate,
-    key_account_policy_restore,
     key_accounts_migrate,
+    key_accounts_policy_restore,
     key_batch_prepare,
     key_row_problem,
 )
-from ..services.key_phase import key_credits_phase
+from ..services.key_phase import key_credits_phase, key_credits_phase_set
 from .base import CheckResult, Context, Operation, RecordedRows, RowOutcome
 from .key_credits_sql import conservation_sums, key_batch_migrate_set_based, set_based_batches
 from .registry import register
@@ -72,6 +73,18 @@ def _keys_table_check(result: CheckResult, using: str) -> bool:
         result.problems.append("the legacy table 'keys' does not exist (python manage.py seed_legacy creates a demo one)")
         return False
     return True
+
+
+def _phase_to_legacy(ctx: Context) -> bool:
+    """Hand the keys back to the keys table before their accounts are emptied: in the dual
+    or credits phase, a key whose account holds 0 would refuse every debit. Audited; in the
+    rollback batch's transaction. Returns whether the phase moved."""
+    if key_credits_phase() == KeyCreditsPhase.LEGACY:
+        return False
+    change = service_body(key_credits_phase_set)(
+        phase=KeyCreditsPhase.LEGACY, actor=ctx.actor, reason=f"rollback of {ctx.run.operation} run #{ctx.run.pk}"
+    )
+    return change.changed
 
 
 class _KeysOperation(Operation):
@@ -237,33 +250,47 @@ class KeyCreditsOperation(_KeysOperation):
         return run.records.filter(action=RecordAction.CHANGED, reverted_at__isnull=True).order_by("pk")
 
     def rollback_blockers(self, *, run, settle):
+        blockers = []
+        if key_credits_phase() == KeyCreditsPhase.CREDITS:
+            # The rollback hands the keys back to the keys table (phase legacy): it must
+            # hold what the accounts hold, or credits moved since the read switch are lost.
+            blockers += [
+                f"key {m.key_id}: remaining_requests {m.remaining_requests} but account #{m.account_id} holds "
+                f"{m.balance} (phase credits: run key-credits-sync-back first)"
+                for m in key_credit_mismatches(workspace=run.params.get("workspace"), limit=50)
+            ]
         if settle == KEEP:
-            return []
+            return blockers
         grant_ids = [r.new["grant_id"] for r in self._changed(run).iterator() if r.new.get("grant_id")]
         spent = (
             Grant.objects.filter(pk__in=grant_ids, remaining__lt=F("amount"), voided_at__isnull=True)
             .order_by("account_id").values_list("account_id", "source_id", "amount", "remaining")
         )
-        return [
+        return blockers + [
             f"account #{account} (key {key}): {amount - remaining} of {amount} migrated credits spent since"
             for account, key, amount, remaining in spent
         ]
 
-    def rollback_record(self, *, record, ctx):
-        new, old = record.new or {}, record.old or {}
-        voided = 0
-        if new.get("grant_id"):
-            grant = Grant.objects.get(pk=new["grant_id"])
-            if grant.voided_at is None and grant.remaining < grant.amount and ctx.settle != KEEP:
-                raise RollbackRefused(
-                    f"key {record.row_key}: migrated credits were spent since the check", [record.row_key]
-                )
-            voided = grant.remaining if grant.voided_at is None else 0
-            grant_void(grant_id=grant.pk, actor=ctx.actor, reason=f"Rollback of migration run #{ctx.run.pk}",
-                       idempotency_key=f"{SOURCE}-rollback:{grant.pk}")
+    def rollback_batch(self, *, records, ctx):
+        """Set-based: per batch, the phase back to legacy (first batch only, audited), the
+        run's migration lots voided (ledger.services.bulk.lots_void) and the accounts'
+        refill policies restored, in one transaction; spent credits refuse the batch unless
+        ``--settle keep``."""
+        grants = {r.new["grant_id"]: r.row_key for r in records if r.new.get("grant_id")}
         with transaction.atomic():
-            key_account_policy_restore(account_id=new["account_id"], policy=old.get("account_policy"))
-        return {"voided": voided}
+            done = {"phase_to_legacy": int(_phase_to_legacy(ctx))}
+            if ctx.settle != KEEP:
+                spent = sorted(grants[pk] for pk in Grant.objects.filter(
+                    pk__in=list(grants), voided_at__isnull=True, remaining__lt=F("amount")).values_list("pk", flat=True))
+                if spent:
+                    raise RollbackRefused(f"keys {', '.join(spent[:20])}: migrated credits were spent since the check",
+                                          spent)
+            _, done["voided"] = lots_void(
+                idempotency_keys={pk: f"{SOURCE}-rollback:{pk}" for pk in grants}, actor=ctx.actor,
+                reason=f"Rollback of migration run #{ctx.run.pk}",
+            )
+            key_accounts_policy_restore(policies={r.new["account_id"]: r.old.get("account_policy") for r in records})
+        return done
 
     def status(self, *, params):
         return keys_migration_counts(workspace=params.get("workspace"))

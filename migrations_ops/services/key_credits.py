@@ -23,23 +23,21 @@ from django.db.models import Q
 from ledger import clock
 from ledger.actors import Actor
 from ledger.amounts import MAX_AMOUNT, amount_parse
-from ledger.exceptions import InsufficientCredits, InvalidInput, NotFound
-from ledger.models import ApiKey, CreditAccount, EntryType, Grant, GrantKind, OwnerKind, RefillInterval, Workspace
+from ledger.exceptions import IdempotencyConflict, InsufficientCredits, InvalidInput, NotFound
+from ledger.models import ApiKey, CreditAccount, Grant, GrantKind, OwnerKind, RefillInterval, Workspace
 from ledger.services.accounts import account_open
-from ledger.services.bulk import AccountOpening, accounts_open_granted, values_insert
+from ledger.services.bulk import AccountOpening, accounts_open_granted, values_insert, values_update
 from ledger.services.debits import debit_apply
 from ledger.services.grants import grant_apply
 from ledger.services.postings import (
     Posting,
     account_lock,
-    allocations_record,
-    entry_append,
     entry_replay,
-    lots_draw,
     request_hash,
 )
+from ledger.services.refills import refill_apply
 
-from ..models import LegacyKey
+from ..models import KeyCreditsDebit, KeyCreditsPhase, LegacyKey
 from .key_phase import key_credits_phase
 
 #: ``source`` of migration grants; their ``source_id`` is the legacy key id.
@@ -277,11 +275,13 @@ def key_accounts_migrate(*, keys: list[LegacyKey], actor: Actor, batch: KeyBatch
     return done
 
 
-def key_account_policy_restore(*, account_id: int, policy: dict | None) -> None:
-    """Put back an account's refill policy as it was before a migration (None: no
-    refill, for accounts the migration opened). Runs in the caller's transaction."""
-    account = account_lock(account_id=account_id)
-    _policy_write(account, policy or {"refill_amount": None, "refill_interval": "", "refill_day": None, "last_refill_at": None})
+def key_accounts_policy_restore(*, policies: dict[int, dict | None]) -> None:
+    """Put back the refill policies accounts had before a migration (account id -> policy;
+    None: no refill, for accounts the migration opened), in one statement, in the caller's
+    transaction (whose rollback batch has locked the accounts)."""
+    values_update(CreditAccount, [
+        {"id": account_id, **_policy_fields(policy or _NO_POLICY)} for account_id, policy in policies.items()
+    ], ("refill_amount", "refill_interval", "refill_day", "last_refill_at"))
 
 
 # -- live reads and writes by phase ---------------------------------------------------------
@@ -326,72 +326,75 @@ def _legacy_locked(key_id: str) -> LegacyKey:
     return key
 
 
+def _replayed(*, key_id: str, idempotency_key: str | None, fingerprint: str) -> bool:
+    """Whether this idempotency key already debited the key (the same request); the same
+    key with another request raises IdempotencyConflict."""
+    if not idempotency_key:
+        return False
+    earlier = KeyCreditsDebit.objects.filter(key_id=key_id, idempotency_key=idempotency_key).values_list(
+        "request_hash", flat=True).first()
+    if earlier is not None and earlier != fingerprint:
+        raise IdempotencyConflict(idempotency_key)
+    return earlier is not None
+
+
 @transaction.atomic(durable=True)
 def key_credits_debit(*, key_id: str, amount: object, actor: Actor, idempotency_key: str | None = None) -> KeyCredits:
-    """Spend credits of a key in the places the phase says, all or nothing.
+    """Spend credits of a key in the places the phase says, all or nothing, exactly once
+    per idempotency key whichever places that is.
 
-    In dual, the keys table decides whether there is enough; the account (when migrated)
-    is debited in the same transaction, once per idempotency key.
+    legacy: the keys table. dual: the keys table decides whether there is enough; a
+    migrated key's account is debited and the ledger's write hook (key_mirror) writes the
+    account's new balance into the key in the same transaction; a key not migrated yet,
+    the keys table only. credits: the account.
     """
     credits = amount_parse(amount)
     phase = key_credits_phase()
-    key = _legacy_locked(key_id) if phase != "credits" else None
-    account = _key_account(key_id, key.workspace_id if key else None)
-    if phase == "credits" and account is None:
+    key = _legacy_locked(key_id) if phase != KeyCreditsPhase.CREDITS else None
+    account = _key_account(key_id, key.workspace_id if key else None) if phase != KeyCreditsPhase.LEGACY else None
+    if phase == KeyCreditsPhase.CREDITS and account is None:
         raise NotFound(f"key {key_id!r} has no credit account", field="key")
-    if account is not None and phase != "legacy":
+    if account is not None:
         account = account_lock(account_id=account.pk)
-        fingerprint = request_hash(op="key-debit", key=key_id, amount=credits)
-        if entry_replay(account=account, key=idempotency_key, fingerprint=fingerprint) is not None:
-            return key_credits_get(key_id=key_id)
-    if key is not None and key.remaining_requests is not None:
-        if key.remaining_requests < credits:
-            raise InsufficientCredits(account_id=0, balance=key.remaining_requests, available=key.remaining_requests, amount=credits)
-        LegacyKey.objects.filter(pk=key_id).update(remaining_requests=key.remaining_requests - credits)
-    if account is not None and phase != "legacy":
+    fingerprint = request_hash(op="key-debit", key=key_id, amount=credits)
+    if _replayed(key_id=key_id, idempotency_key=idempotency_key, fingerprint=fingerprint):
+        return key_credits_get(key_id=key_id)
+    limit = key.remaining_requests if key is not None else None
+    if limit is not None and limit < credits:
+        raise InsufficientCredits(account_id=account.pk if account else 0, balance=limit, available=limit, amount=credits)
+    if account is not None:
         posting = Posting(actor=actor, description=f"Key {key_id} usage", source="key", source_id=key_id,
                           idempotency_key=idempotency_key, fingerprint=fingerprint)
         debit_apply(account=account, amount=credits, posting=posting)
+    elif limit is not None:
+        LegacyKey.objects.filter(pk=key_id).update(remaining_requests=limit - credits)
+    if idempotency_key:
+        KeyCreditsDebit.objects.create(key_id=key_id, idempotency_key=idempotency_key, request_hash=fingerprint)
     return key_credits_get(key_id=key_id)
-
-
-def _account_reset(*, account: CreditAccount, target: int, posting: Posting) -> None:
-    """Move a locked account's balance to ``target`` with one refill entry."""
-    delta = target - account.balance
-    if delta > 0:
-        grant_apply(account=account, amount=delta, kind=GrantKind.REFILL, posting=posting,
-                    entry_type=EntryType.REFILL, expires_at=None, reason="Key refill")
-    elif delta < 0:
-        draws = lots_draw(account=account, amount=-delta, at=clock.now())
-        entry = entry_append(account=account, entry_type=EntryType.REFILL, amount=delta, posting=posting)
-        allocations_record(entry=entry, draws=draws)
 
 
 @transaction.atomic(durable=True)
 def key_credits_refill(*, key_id: str, actor: Actor, at: datetime | None = None) -> KeyCredits:
-    """Reset a key's remaining credits to its refill amount, once per key and day, in the
-    places the phase says; ``last_refill_at`` moves with it."""
+    """Reset a key's remaining credits to its refill amount (a reset, not a top-up), once
+    per key and day, in the places the phase says; ``last_refill_at`` moves with it. A
+    migrated key's account is refilled by the ledger (refill_apply), whose write hook
+    writes the key too in the dual phase."""
     at = at or clock.now()
     phase = key_credits_phase()
-    key = _legacy_locked(key_id) if phase != "credits" else None
-    account = _key_account(key_id, key.workspace_id if key else None)
-    if account is not None and phase != "legacy":
+    key = _legacy_locked(key_id) if phase != KeyCreditsPhase.CREDITS else None
+    account = _key_account(key_id, key.workspace_id if key else None) if phase != KeyCreditsPhase.LEGACY else None
+    if account is not None:
         account = account_lock(account_id=account.pk)
     amount = key.refill_amount if key is not None else (account.refill_amount if account else None)
     if amount is None:
         raise InvalidInput("refill_amount", f"key {key_id!r} has no refill policy")
-    posting = None
-    if account is not None and phase != "legacy":
-        refill_key = f"key-refill:{key_id}:{at.date().isoformat()}"
-        fingerprint = request_hash(op="key-refill", key=key_id, day=at.date())
-        if entry_replay(account=account, key=refill_key, fingerprint=fingerprint) is not None:
-            return key_credits_get(key_id=key_id)
+    if account is None:
+        LegacyKey.objects.filter(pk=key_id).update(remaining_requests=amount, last_refill_at=at)
+        return key_credits_get(key_id=key_id)
+    refill_key = f"key-refill:{key_id}:{at.date().isoformat()}"
+    fingerprint = request_hash(op="key-refill", key=key_id, day=at.date())
+    if entry_replay(account=account, key=refill_key, fingerprint=fingerprint) is None:
         posting = Posting(actor=actor, description=f"Refill of key {key_id}", source="key", source_id=key_id,
                           idempotency_key=refill_key, fingerprint=fingerprint)
-    if key is not None:
-        LegacyKey.objects.filter(pk=key_id).update(remaining_requests=amount, last_refill_at=at)
-    if posting is not None:
-        _account_reset(account=account, target=amount, posting=posting)
-        account.last_refill_at = at
-        account.save(update_fields=["last_refill_at", "updated_at"])
+        refill_apply(account=account, target=amount, posting=posting, at=at)
     return key_credits_get(key_id=key_id)

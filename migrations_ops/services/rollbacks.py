@@ -13,7 +13,7 @@ from ..exceptions import InvalidParams, RollbackRefused, RunStateError
 from ..models import RecordAction, Run, RunRecord, RunStatus
 from ..operations.base import Context
 from ..operations.registry import operation_get
-from .runs import Progress, _audit, _owner_alive, _run_get
+from .runs import DEFAULT_BATCH_SIZE, Progress, _audit, _owner_alive, _run_get
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,8 @@ def run_rollback_plan(*, run_id: object, settle: str | None = None) -> RollbackP
 
 def run_rollback(*, run_id: object, actor: Actor, reason: str, settle: str | None = None,
                  progress: Progress | None = None) -> dict:
-    """Undo a run from its records, record by record (each idempotent, so an interrupted
-    rollback can be repeated); refuses, listing them, when rows would lose credits spent
+    """Undo a run from its records, a batch of records at a time (the run's batch size; each
+    batch idempotent, so an interrupted rollback can be repeated); refuses, listing them, when rows would lose credits spent
     since, unless ``settle`` names how to settle them."""
     if not reason.strip():
         raise InvalidParams("a reason is required to roll back a run")
@@ -60,12 +60,14 @@ def run_rollback(*, run_id: object, actor: Actor, reason: str, settle: str | Non
     ctx = Context(run=run, params=run.params, actor=actor, settle=settle)
     results: dict[str, int] = {"reverted": 0}
     pending = run.records.filter(action=RecordAction.CHANGED, reverted_at__isnull=True).order_by("pk")
-    for record in pending.iterator():
-        for name, value in op.rollback_record(record=record, ctx=ctx).items():
+    size, after = run.options.get("batch_size") or DEFAULT_BATCH_SIZE, 0
+    while batch := list(pending.filter(pk__gt=after)[:size]):
+        for name, value in op.rollback_batch(records=batch, ctx=ctx).items():
             results[name] = results.get(name, 0) + value
-        RunRecord.objects.filter(pk=record.pk).update(reverted_at=clock.now())
-        results["reverted"] += 1
-        if progress is not None and results["reverted"] % 100 == 0:
+        RunRecord.objects.filter(pk__in=[record.pk for record in batch]).update(reverted_at=clock.now())
+        results["reverted"] += len(batch)
+        after = batch[-1].pk
+        if progress is not None:
             progress(run)
     with transaction.atomic():
         Run.objects.filter(pk=run.pk).update(status=RunStatus.ROLLED_BACK, finished_at=clock.now(), owner="")

@@ -8,6 +8,7 @@ from django.core.management import call_command
 from ledger.models import CreditAccount, EntryType, Grant, GrantKind, LedgerEntry
 from ledger.services.accounts import account_overdraft_set
 from ledger.services.debits import debit_create
+from ledger.services.grants import grant_create
 from ledger.services.refills import account_refill, accounts_refill_due, refill_period_start
 from tests.concurrency import run_in_threads
 from tests.factories import AccountFactory
@@ -86,7 +87,25 @@ def test_lowering_refill_amount_records_a_negative_refill(workspace, actor):
     account.refresh_from_db()
     assert (account.balance, account.total_expired) == (60, 40)
     lot = Grant.objects.get(account=account, kind=GrantKind.REFILL)
-    assert (lot.amount, lot.remaining) == (60, 60)
+    assert (lot.amount, lot.remaining) == (100, 60)  # drawn from, with an allocation
+    refill = LedgerEntry.objects.get(account=account, amount=-40)
+    assert [(a.lot_id, a.amount) for a in refill.allocations.all()] == [(lot.pk, 40)]
+    assert_account_consistent(account.pk)
+
+
+def test_a_refill_resets_the_balance_it_does_not_top_up(workspace, actor):
+    """As the legacy keys table: what is left becomes the refill amount, whatever other lots
+    made it up (here a migrated remainder of 500 and a refill of 100 leave 100, not 600)."""
+    account = refilled_account(workspace, amount=100)
+    grant_create(account_id=account.pk, amount=500, kind=GrantKind.MIGRATION, actor=actor, idempotency_key="m",
+                 expires_at=None)
+    result = account_refill(account_id=account.pk, actor=actor, at=at(2026, 5, 1))
+    account.refresh_from_db()
+    assert (result.amount, account.balance) == (-400, 100)
+    debit_create(account_id=account.pk, amount=30, actor=actor, idempotency_key="spend")
+    assert account_refill(account_id=account.pk, actor=actor, at=at(2026, 6, 1)).amount == 30
+    account.refresh_from_db()
+    assert account.balance == 100
     assert_account_consistent(account.pk)
 
 
@@ -107,7 +126,7 @@ def test_refill_pays_debt_first(workspace, actor):
     debit_create(account_id=account.pk, amount=130, actor=actor, idempotency_key="spend")
     account_refill(account_id=account.pk, actor=actor, at=at(2026, 6, 1))
     account.refresh_from_db()
-    assert (account.balance, account.debt) == (70, 0)
+    assert (account.balance, account.debt) == (100, 0)  # a reset: the debt is paid and the balance is 100
     assert_account_consistent(account.pk)
 
 

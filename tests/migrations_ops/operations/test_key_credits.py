@@ -1,17 +1,21 @@
 """key-credits: edge cases, dry run = execute, idempotence, batches, conservation, rollback."""
 import pytest
+from django.db import connection
 from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 
 from ledger.actors import Actor
 from ledger.models import AuditEvent, CreditAccount, Grant, GrantKind, LedgerEntry, OwnerKind, Workspace
 from ledger.services.debits import debit_create
 from migrations_ops.exceptions import CheckFailed, RollbackRefused, StalePlan
+from migrations_ops.legacy import KEYS_TABLE, legacy_table_drop
 from migrations_ops.models import LegacyKey, RecordAction, Run, RunStatus
 from migrations_ops.services import rollbacks, runs
-from migrations_ops.services.key_credits import key_policy
+from migrations_ops.services.key_credits import key_credits_debit, key_credits_get, key_policy
+from migrations_ops.services.key_phase import key_credits_phase
 
 from ...ledger.helpers import snapshot
-from ..conftest import FAILED, LAST_REFILL, MIGRATED, operation_run, phase_store
+from ..conftest import EDGE_KEYS, FAILED, LAST_REFILL, MIGRATED, keys_table_create, operation_run, phase_store
 
 # Every test here runs through both batch paths (set-based on PostgreSQL, row by row).
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("batch_path")]
@@ -134,10 +138,11 @@ def test_rollback_voids_migration_grants_and_clears_refill_policies(legacy_keys,
     results = rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="wrong phase")
     run.refresh_from_db()
     assert run.status == RunStatus.ROLLED_BACK
-    assert results == {"reverted": 5, "voided": sum(MIGRATED.values())}
+    assert results == {"reverted": 5, "voided": sum(MIGRATED.values()), "phase_to_legacy": 1}
     accounts, grants = ledger_state()
     assert grants == [] and all(state[1:] == (0, None, "", None, None) for state in accounts.values())
     assert AuditEvent.objects.filter(action="migration.rollback", reason="wrong phase").exists()
+    phase_store("dual")  # the operator deploys the dual-write phase again
     rerun = operation_run()
     assert rerun.changed == 5 and {k: s[1] for k, s in ledger_state()[0].items()} == MIGRATED
 
@@ -159,3 +164,44 @@ def test_key_policy_maps_refill_day_to_interval():
     assert key_policy(LegacyKey(refill_amount=5, refill_day=None))["refill_interval"] == "daily"
     assert key_policy(LegacyKey(refill_amount=5, refill_day=9))["refill_interval"] == "monthly"
     assert key_policy(LegacyKey(refill_amount=None, refill_day=9))["refill_day"] is None
+
+
+def test_rollback_hands_the_keys_back_to_the_keys_table_and_they_keep_working(legacy_keys, dual_phase, actor):
+    run = operation_run()
+    key_credits_debit(key_id="key_a01", amount=30, actor=actor, idempotency_key="before")
+    results = rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="undo", settle="keep")
+    assert results["phase_to_legacy"] == 1 and key_credits_phase() == "legacy"
+    event = AuditEvent.objects.get(action="key_credits.phase_change")
+    assert (event.details, event.reason) == ({"from": "dual", "to": "legacy"}, f"rollback of key-credits run #{run.pk}")
+    # The account now holds 0; the key still has its 70 in the keys table, and is debited there.
+    after = key_credits_debit(key_id="key_a01", amount=20, actor=actor, idempotency_key="after")
+    assert (after.remaining, after.source) == (50, "keys")
+    assert CreditAccount.objects.get(api_key__external_id="key_a01").balance == 0
+
+
+def test_rollback_in_the_credits_phase_waits_for_the_sync_back(legacy_keys, dual_phase, actor):
+    run = operation_run()
+    phase_store("credits")
+    key_credits_debit(key_id="key_a01", amount=30, actor=actor)  # the account only: keys still say 100
+    with pytest.raises(RollbackRefused, match="run key-credits-sync-back first"):
+        rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="undo", settle="keep")
+    operation_run("key-credits-sync-back")
+    rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="undo", settle="keep")
+    assert key_credits_phase() == "legacy" and key_credits_get(key_id="key_a01").remaining == 70
+
+
+def test_rollback_writes_in_a_fixed_number_of_statements_per_batch(actor, dual_phase, transactional_db):
+    extra = [(f"key_z{n:02}", "ws_zeta", 10 + n, None, 50, None, None) for n in range(40)]
+    keys_table_create(EDGE_KEYS + extra)
+    try:
+        run = operation_run(batch_size=100)
+        with CaptureQueriesContext(connection) as queries:
+            results = rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="undo")
+        assert results["reverted"] == 45
+        # One batch: about 30 statements whatever its size (row by row it was about 10 per key).
+        assert len(queries) <= 32, [q["sql"][:80] for q in queries]
+        accounts, grants = ledger_state()
+        assert grants == [] and all(state[1] == 0 for state in accounts.values())
+        assert all(r.reverted_at for r in run.records.filter(action=RecordAction.CHANGED))
+    finally:
+        legacy_table_drop(KEYS_TABLE)
