@@ -75,14 +75,22 @@ def debit_create(
         # Outside any transaction the one statement is its own transaction: PostgreSQL
         # commits it (deferred checks included) before it answers, without BEGIN and COMMIT
         # round trips. In a caller's transaction, atomic(durable=True) refuses, as ever.
-        return _debit_statement(account_id=account_id, workspace_id=workspace_id, amount=credits, posting=posting)
-    return _debit_durable(account_id=account_id, workspace_id=workspace_id, amount=credits, posting=posting)
+        done = _debit_statement(account_id=account_id, workspace_id=workspace_id, amount=credits, posting=posting)
+        if done is not None:
+            return done
+        return _debit_durable(account_id=account_id, workspace_id=workspace_id, amount=credits, posting=posting,
+                              statement=False)
+    return _debit_durable(account_id=account_id, workspace_id=workspace_id, amount=credits, posting=posting,
+                          statement=debit_fast_path())
 
 
 @transaction.atomic(durable=True)
-def _debit_durable(*, account_id: object, workspace_id: int | None, amount: int, posting: Posting) -> DebitResult:
-    if debit_fast_path():
-        return _debit_statement(account_id=account_id, workspace_id=workspace_id, amount=amount, posting=posting)
+def _debit_durable(*, account_id: object, workspace_id: int | None, amount: int, posting: Posting,
+                   statement: bool) -> DebitResult:
+    if statement:
+        done = _debit_statement(account_id=account_id, workspace_id=workspace_id, amount=amount, posting=posting)
+        if done is not None:
+            return done
     account = account_lock(account_id=account_id, workspace_id=workspace_id)
     previous = entry_replay(account=account, key=posting.idempotency_key, fingerprint=posting.fingerprint)
     if previous is not None:
