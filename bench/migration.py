@@ -1,4 +1,5 @@
-"""Migration throughput: ``migrate_credits key-credits --execute`` against the set-based limit.
+"""Migration throughput: ``migrate_credits key-credits --execute`` against the set-based limit,
+and its ``--rollback`` against the execute.
 
 - **Ours**: ``manage.py migrate_credits key-credits --execute --yes --json`` (phase dual) over
   1,000,000 legacy keys seeded by ``seed_legacy`` (10,000 with ``--quick``), in its own
@@ -12,6 +13,11 @@
   ``SET CONSTRAINTS ALL IMMEDIATE`` (the deferred balance checks a commit would run) and
   timed up to there, then rolled back so the keys stay unmigrated for ours. It writes no
   per-row run records (ours does, one per key).
+
+- **Rollback**: ``migrate_credits --rollback RUN_ID --yes`` of each run of ours, right
+  after it, in a process of its own; rate = keys undone / the time between the rollback's
+  start and end audit events, compared with the execute's rate over the keys it migrated
+  (the rows a rollback has to undo). Target: at least half.
 
 Each run of ours gets a copy of the seeded database (``CREATE DATABASE ... TEMPLATE``) so
 that all of them start from the same unmigrated state.
@@ -138,7 +144,30 @@ def migrate(url: str, batch_size: int) -> dict:
     return {"batch_size": batch_size, "scanned": summary["scanned"], "changed": summary["changed"],
             "failed": summary["failed"], "status": summary["status"], "seconds": round(seconds, 2),
             "wall_seconds": round(wall, 2), "rate": summary["scanned"] / seconds,
+            "changed_rate": summary["changed"] / seconds, "run_id": summary["run_id"],
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+def rollback(url: str, run_id: int) -> dict:
+    """Roll the run back with the command, in a process of its own; the rate is the changed
+    rows undone over the time between the rollback's two audit events (its start and its
+    end, both written by the rollback itself), so Django's start is left out as it is
+    from the execute's rate."""
+    import psycopg
+
+    command = [sys.executable, str(REPO / "manage.py"), "migrate_credits", "--rollback", str(run_id), "--yes",
+               "--json", "--reason", "bench"]
+    done = subprocess.run(command, cwd=REPO, env=django_env(url), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"migrate_credits --rollback exited {done.returncode}: {done.stderr.strip()[-500:]}")
+    reverted = json.loads(done.stdout.strip().splitlines()[-1])["rollback"]["reverted"]
+    with psycopg.connect(url) as conn:
+        seconds = float(conn.execute(
+            "SELECT EXTRACT(EPOCH FROM max(created_at) - min(created_at)) FROM ledger_auditevent"
+            " WHERE object_type = 'migration_run' AND object_id = %s"
+            " AND action IN ('migration.rollback_start', 'migration.rollback')", [str(run_id)],
+        ).fetchone()[0])
+    return {"reverted": reverted, "seconds": round(seconds, 2), "rate": reverted / seconds}
 
 
 def _copy(ctx: Context, suffix: str) -> str:
@@ -176,11 +205,18 @@ def run(ctx: Context) -> list[Row]:
         details["set_based"] = baseline
         print(f"   set-based: {baseline['rate']:,.0f} keys/s ({baseline['seconds']}s)", flush=True)
         ours = {}
+        undone = {}
         for size, name in copies.items():
-            ours[size] = migrate(database_url(ctx.server_url, name), size)
-            database_drop(ctx.server_url, name)
+            url = database_url(ctx.server_url, name)
+            ours[size] = migrate(url, size)
             print(f"   ours, batch {size}: {ours[size]['rate']:,.0f} keys/s ({ours[size]['seconds']}s), "
                   f"peak RSS {ours[size]['peak_rss_mb']} MB", flush=True)
+            undone[size] = rollback(url, ours[size]["run_id"])
+            undone[size]["ratio"] = undone[size]["rate"] / ours[size]["changed_rate"]
+            database_drop(ctx.server_url, name)
+            print(f"   rollback, batch {size}: {undone[size]['rate']:,.0f} keys/s ({undone[size]['seconds']}s) "
+                  f"vs execute {ours[size]['changed_rate']:,.0f} migrated keys/s: {undone[size]['ratio']:.2f}x",
+                  flush=True)
         small_url = database_url(ctx.server_url, small)
         _keep_first(small_url, keys // 10)
         tenth = migrate(small_url, BATCH_SIZES[0])
@@ -189,12 +225,19 @@ def run(ctx: Context) -> list[Row]:
         for name in [*copies.values(), small]:
             database_drop(ctx.server_url, name)
     details["ours"] = {str(size): result for size, result in ours.items()}
+    details["rollback"] = {str(size): result for size, result in undone.items()}
     details["ours_tenth"] = tenth
     note = f"{keys:,} keys; set-based: 5 INSERT...SELECT, no run records, {baseline['seconds']}s"
     rows = [
         Row(benchmark=f"key-credits migration, batch {size}", ours=result["rate"], baseline=baseline["rate"],
             unit="keys/s", notes=f"{note}; ours {result['seconds']}s" + (" (default)" if size == 500 else ""))
         for size, result in ours.items()
+    ]
+    rows += [
+        Row(benchmark=f"key-credits rollback, batch {size}", ours=result["rate"], baseline=ours[size]["changed_rate"],
+            unit="keys/s", notes=f"baseline: the execute's migrated keys/s; {result['reverted']:,} keys undone "
+                                 f"in {result['seconds']}s (target >= 0.5x)")
+        for size, result in undone.items()
     ]
     rows.append(Row(
         benchmark="key-credits migration peak RSS", ours=ours[BATCH_SIZES[0]]["peak_rss_mb"],
