@@ -49,6 +49,7 @@ from ..models import CreditAccount, EntryType, Grant, LedgerEntry, OwnerKind
 from .grants import grant_validate
 from .hooks import accounts_written
 from .postings import Posting, request_hash
+from .rows import ids_in
 
 _OWNER_FIELD = {
     OwnerKind.CUSTOMER: "customer_id",
@@ -341,11 +342,11 @@ def lots_void(*, idempotency_keys: dict[int, str | None], actor: Actor, reason: 
     (chained per account, as grant_void writes it), the lots zeroed and stamped, the
     accounts' balance, total_expired and sequence moved. Lots already voided or expired
     are left alone. Returns (lots voided, credits voided)."""
-    lot_ids = list(idempotency_keys)
-    account_ids = sorted(set(Grant.objects.filter(pk__in=lot_ids).values_list("account_id", flat=True)))
+    lot_ids = ids_in(list(idempotency_keys))
     accounts = {
         pk: [balance, seq, expired] for pk, balance, seq, expired in CreditAccount.objects.select_for_update()
-        .filter(pk__in=account_ids).order_by("pk").values_list("pk", "balance", "entry_seq", "total_expired")
+        .filter(pk__in=Grant.objects.filter(pk__in=lot_ids).values("account_id")).order_by("pk")
+        .values_list("pk", "balance", "entry_seq", "total_expired")
     }
     lots = list(Grant.objects.filter(pk__in=lot_ids, voided_at__isnull=True, expired_at__isnull=True)
                 .order_by("account_id", "pk").values_list("pk", "account_id", "remaining"))
@@ -363,7 +364,7 @@ def lots_void(*, idempotency_keys: dict[int, str | None], actor: Actor, reason: 
             "idempotency_key": idempotency_keys[pk], "request_hash": request_hash(op="void", grant=pk),
         })
         state[0], state[1], state[2] = state[0] - remaining, state[1] + 1, state[2] + remaining
-    Grant.objects.filter(pk__in=[pk for pk, _, _ in lots]).update(remaining=0, voided_at=now)
+    Grant.objects.filter(pk__in=ids_in([pk for pk, _, _ in lots])).update(remaining=0, voided_at=now)
     values_insert(LedgerEntry, entries)
     moved = sorted({entry["account_id"] for entry in entries})
     values_update(CreditAccount, [

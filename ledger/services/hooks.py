@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from ..models import CreditAccount
+from .rows import ids_in
 
 Hook = Callable[[list[int]], None]
 _HOOKS: dict[str, list[Hook]] = {}
@@ -49,8 +50,9 @@ def accounts_written(account_ids: Iterable[int]) -> None:
     if not kinds or not ids:
         return
     by_kind: dict[str, list[int]] = {}
-    for pk, kind in CreditAccount.objects.filter(pk__in=ids, owner_kind__in=kinds).values_list("pk", "owner_kind"):
+    written = CreditAccount.objects.filter(pk__in=ids_in(ids), owner_kind__in=kinds)
+    for pk, kind in written.values_list("pk", "owner_kind"):
         by_kind.setdefault(kind, []).append(pk)
-    for kind, written in by_kind.items():
+    for kind, account_ids_of_kind in by_kind.items():
         for hook in _HOOKS[kind]:
-            hook(sorted(written))
+            hook(sorted(account_ids_of_kind))

@@ -14,6 +14,7 @@ from ledger.exceptions import LedgerError
 from ledger.models import CreditAccount, Grant, GrantKind, OwnerKind
 from ledger.services.bulk import lots_void
 from ledger.services.composition import service_body
+from ledger.services.rows import ids_in
 
 from ..exceptions import RollbackRefused
 from ..legacy import legacy_table_exists
@@ -261,9 +262,9 @@ class KeyCreditsOperation(_KeysOperation):
             ]
         if settle == KEEP:
             return blockers
-        grant_ids = [r.new["grant_id"] for r in self._changed(run).iterator() if r.new.get("grant_id")]
+        grant_ids = [pk for pk in self._changed(run).values_list("new__grant_id", flat=True).iterator() if pk]
         spent = (
-            Grant.objects.filter(pk__in=grant_ids, remaining__lt=F("amount"), voided_at__isnull=True)
+            Grant.objects.filter(pk__in=ids_in(grant_ids), remaining__lt=F("amount"), voided_at__isnull=True)
             .order_by("account_id").values_list("account_id", "source_id", "amount", "remaining")
         )
         return blockers + [
@@ -281,7 +282,8 @@ class KeyCreditsOperation(_KeysOperation):
             done = {"phase_to_legacy": int(_phase_to_legacy(ctx))}
             if ctx.settle != KEEP:
                 spent = sorted(grants[pk] for pk in Grant.objects.filter(
-                    pk__in=list(grants), voided_at__isnull=True, remaining__lt=F("amount")).values_list("pk", flat=True))
+                    pk__in=ids_in(list(grants)), voided_at__isnull=True, remaining__lt=F("amount"),
+                ).values_list("pk", flat=True))
                 if spent:
                     raise RollbackRefused(f"keys {', '.join(spent[:20])}: migrated credits were spent since the check",
                                           spent)

@@ -36,6 +36,7 @@ from ledger.services.postings import (
     request_hash,
 )
 from ledger.services.refills import refill_apply
+from ledger.services.rows import ids_in
 
 from ..models import KeyCreditsDebit, KeyCreditsPhase, LegacyKey
 from .key_phase import key_credits_phase
@@ -277,11 +278,15 @@ def key_accounts_migrate(*, keys: list[LegacyKey], actor: Actor, batch: KeyBatch
 
 def key_accounts_policy_restore(*, policies: dict[int, dict | None]) -> None:
     """Put back the refill policies accounts had before a migration (account id -> policy;
-    None: no refill, for accounts the migration opened), in one statement, in the caller's
-    transaction (whose rollback batch has locked the accounts)."""
+    None: no refill, for accounts the migration opened), in the caller's transaction
+    (whose rollback batch has locked the accounts): one read, and one UPDATE of the
+    accounts whose policy differs (most keys have no refill policy to undo)."""
+    wanted = {account_id: _policy_fields(policy or _NO_POLICY) for account_id, policy in policies.items()}
+    names = ("refill_amount", "refill_interval", "refill_day", "last_refill_at")
+    current = CreditAccount.objects.filter(pk__in=ids_in(list(wanted))).values_list("pk", *names)
     values_update(CreditAccount, [
-        {"id": account_id, **_policy_fields(policy or _NO_POLICY)} for account_id, policy in policies.items()
-    ], ("refill_amount", "refill_interval", "refill_day", "last_refill_at"))
+        {"id": pk, **wanted[pk]} for pk, *values in current if dict(zip(names, values)) != wanted[pk]
+    ], names)
 
 
 # -- live reads and writes by phase ---------------------------------------------------------

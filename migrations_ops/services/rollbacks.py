@@ -8,6 +8,7 @@ from django.db import transaction
 
 from ledger import clock
 from ledger.actors import Actor
+from ledger.services.rows import ids_in
 
 from ..exceptions import InvalidParams, RollbackRefused, RunStateError
 from ..models import RecordAction, Run, RunRecord, RunStatus
@@ -64,7 +65,7 @@ def run_rollback(*, run_id: object, actor: Actor, reason: str, settle: str | Non
     while batch := list(pending.filter(pk__gt=after)[:size]):
         for name, value in op.rollback_batch(records=batch, ctx=ctx).items():
             results[name] = results.get(name, 0) + value
-        RunRecord.objects.filter(pk__in=[record.pk for record in batch]).update(reverted_at=clock.now())
+        RunRecord.objects.filter(pk__in=ids_in([record.pk for record in batch])).update(reverted_at=clock.now())
         results["reverted"] += len(batch)
         after = batch[-1].pk
         if progress is not None:
