@@ -344,9 +344,9 @@ def lots_void(*, idempotency_keys: dict[int, str | None], actor: Actor, reason: 
     are left alone. Returns (lots voided, credits voided)."""
     lot_ids = ids_in(list(idempotency_keys))
     accounts = {
-        pk: [balance, seq, expired] for pk, balance, seq, expired in CreditAccount.objects.select_for_update()
-        .filter(pk__in=Grant.objects.filter(pk__in=lot_ids).values("account_id")).order_by("pk")
-        .values_list("pk", "balance", "entry_seq", "total_expired")
+        pk: [balance, seq, expired, kind] for pk, balance, seq, expired, kind in CreditAccount.objects
+        .select_for_update().filter(pk__in=Grant.objects.filter(pk__in=lot_ids).values("account_id")).order_by("pk")
+        .values_list("pk", "balance", "entry_seq", "total_expired", "owner_kind")
     }
     lots = list(Grant.objects.filter(pk__in=lot_ids, voided_at__isnull=True, expired_at__isnull=True)
                 .order_by("account_id", "pk").values_list("pk", "account_id", "remaining"))
@@ -371,5 +371,5 @@ def lots_void(*, idempotency_keys: dict[int, str | None], actor: Actor, reason: 
         {"id": pk, "balance": accounts[pk][0], "entry_seq": accounts[pk][1], "total_expired": accounts[pk][2],
          "updated_at": timezone.now()} for pk in moved
     ], ("balance", "entry_seq", "total_expired", "updated_at"))
-    accounts_written(moved)
+    accounts_written((pk, accounts[pk][3]) for pk in moved)
     return len(lots), sum(-entry["amount"] for entry in entries)

@@ -93,7 +93,8 @@ def lots_expire(
         account_ids = sorted(set(Grant.objects.filter(pk__in=lot_ids or []).values_list("account_id", flat=True)))
     if not account_ids:
         return 0, 0, 0
-    list(CreditAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk").values_list("pk"))
+    locked = list(CreditAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk")
+                  .values_list("pk", "owner_kind"))
     due = _due(at).filter(account_id__in=account_ids)
     lot_filter, lot_params = "", []
     if lot_ids is not None:
@@ -113,7 +114,7 @@ def lots_expire(
         )
         cursor.execute(_UPDATE_ACCOUNTS.format(ids=placeholders, lots=lot_filter), [at, *account_ids, at, *lot_params])
     due.update(remaining=0, expired_at=at)
-    accounts_written(account_ids)
+    accounts_written(locked)
     return summary["lots"], summary["credits"], summary["accounts"]
 
 

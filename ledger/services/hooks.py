@@ -8,16 +8,15 @@ refill stamp calls it, inside the write's transaction, with the ids of the accou
 written. A hook that fails fails the write. The ledger knows nothing of the hooks' apps
 (they depend on it, never the other way).
 
-Accounts of other owner kinds cost nothing: a set lookup on the kind already loaded (the
-posting core), one filtered read of the written accounts (set-based writes), or, for the
-one-statement debit, an owner-kind condition in the statement itself (debits.py).
+Accounts of other owner kinds cost nothing: a lookup of the kind the writer already read
+with its lock (the posting core, set-based writes), or, for the one-statement debit, an
+owner-kind condition in the statement itself (debits.py).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
 from ..models import CreditAccount
-from .rows import ids_in
 
 Hook = Callable[[list[int]], None]
 _HOOKS: dict[str, list[Hook]] = {}
@@ -42,17 +41,13 @@ def account_written(account: CreditAccount) -> None:
         hook([account.pk])
 
 
-def accounts_written(account_ids: Iterable[int]) -> None:
-    """Run the hooks of accounts a set-based write changed (one read of their kinds, and
-    only when some kind has hooks)."""
-    kinds = hooked_owner_kinds()
-    ids = list(account_ids)
-    if not kinds or not ids:
-        return
+def accounts_written(accounts: Iterable[tuple[int, str]]) -> None:
+    """Run the hooks of accounts a set-based write changed, given as (id, owner kind)
+    pairs (the writer read the kinds with its lock: no query here)."""
     by_kind: dict[str, list[int]] = {}
-    written = CreditAccount.objects.filter(pk__in=ids_in(ids), owner_kind__in=kinds)
-    for pk, kind in written.values_list("pk", "owner_kind"):
-        by_kind.setdefault(kind, []).append(pk)
-    for kind, account_ids_of_kind in by_kind.items():
+    for pk, kind in accounts:
+        if kind in _HOOKS:
+            by_kind.setdefault(kind, []).append(pk)
+    for kind, account_ids in by_kind.items():
         for hook in _HOOKS[kind]:
-            hook(sorted(account_ids_of_kind))
+            hook(sorted(account_ids))
