@@ -274,10 +274,16 @@ class KeyCreditsOperation(_KeysOperation):
 
     def rollback_batch(self, *, records, ctx):
         """Set-based: per batch, the phase back to legacy (first batch only, audited), the
-        run's migration lots voided (ledger.services.bulk.lots_void) and the accounts'
-        refill policies restored, in one transaction; spent credits refuse the batch unless
-        ``--settle keep``."""
+        accounts emptied (ledger.services.bulk.lots_void) and their refill policies
+        restored, in one transaction; spent migrated credits refuse the batch unless
+        ``--settle keep``.
+
+        Emptied, not only the run's migration lots: lots the accounts got since (refills,
+        grants in the dual phase) were written into the keys as well, or copied there by
+        the sync-back the credits phase requires, so the keys table holds them; left on
+        the account, a re-run would count them twice."""
         grants = {r.new["grant_id"]: r.row_key for r in records if r.new.get("grant_id")}
+        accounts = [r.new["account_id"] for r in records]
         with transaction.atomic():
             done = {"phase_to_legacy": int(_phase_to_legacy(ctx))}
             if ctx.settle != KEEP:
@@ -287,8 +293,10 @@ class KeyCreditsOperation(_KeysOperation):
                 if spent:
                     raise RollbackRefused(f"keys {', '.join(spent[:20])}: migrated credits were spent since the check",
                                           spent)
+            since = Grant.objects.filter(account_id__in=ids_in(accounts), voided_at__isnull=True,
+                                         expired_at__isnull=True, remaining__gt=0).values_list("pk", flat=True)
             _, done["voided"] = lots_void(
-                idempotency_keys={pk: f"{SOURCE}-rollback:{pk}" for pk in grants}, actor=ctx.actor,
+                idempotency_keys={pk: f"{SOURCE}-rollback:{pk}" for pk in {*grants, *since}}, actor=ctx.actor,
                 reason=f"Rollback of migration run #{ctx.run.pk}",
             )
             key_accounts_policy_restore(policies={r.new["account_id"]: r.old.get("account_policy") for r in records})

@@ -4,7 +4,8 @@ The guide's legacy ``keys`` table with its own kinds of rows (workspace ``ws_abc
 with credits, a refill, unlimited keys with NULL credits, a deleted key) plus seeded
 volume; then its phases: deploy dual-write (our stored phase), dry run, the migration per
 workspace and in full with a batch size, its monitoring queries adapted to our tables,
-verify, the status report, the read switch, the emergency sync-back and a rollback. Each outcome asserted is one the guide states. Portable SQL only (SQLite,
+verify, the status report, the read switch, the emergency sync-back, a rollback and a
+re-run. Each outcome asserted is one the guide states. Portable SQL only (SQLite,
 PostgreSQL, MySQL/MariaDB).
 """
 import io
@@ -20,7 +21,7 @@ from ledger.actors import Actor
 from ledger.models import AuditEvent, CreditAccount
 from ledger.services.refills import accounts_refill_due
 from migrations_ops.legacy import KEYS_TABLE, legacy_rows_insert, legacy_seed, legacy_table_drop
-from migrations_ops.models import LegacyKey
+from migrations_ops.models import LegacyKey, Run
 from migrations_ops.services.key_credits import key_credits_debit, key_credits_get
 from migrations_ops.services.key_phase import key_credits_phase
 
@@ -151,3 +152,14 @@ def test_the_key_credits_guide_end_to_end(guide_keys):
     assert key_credits_debit(key_id="key_guide_1", amount=10, actor=actor).remaining == 840
     first_rolled = migrate("--rollback", str(first["run_id"]), "--yes", "--settle", "keep")
     assert first_rolled["status"] == "rolled_back" and first_rolled["rollback"]["phase_to_legacy"] == 0
+    # Nothing is left on the accounts: the keys table holds every credit again.
+    assert not CreditAccount.objects.exclude(balance=0).exists()
+
+    # Re-run after the rollback: dual again, migrate again, consistent again.
+    manage("key_credits_phase", "dual", "--reason", "retry", "--yes")
+    rerun = migrate("key-credits", "--execute", "--yes")
+    # (keys at 0 with no refill policy have nothing to move again: "already migrated")
+    assert rerun["status"] == "succeeded"
+    assert rerun["changed"] + rerun["totals"].get("skipped_migrated", 0) == eligible().count()
+    assert sql(MISMATCHES) == [] and key_credits_get(key_id="key_guide_1").remaining == 840
+    assert Run.objects.filter(operation="key-credits", dry_run=False).count() == 4  # ws, full, again, re-run
