@@ -205,3 +205,32 @@ def test_rollback_writes_in_a_fixed_number_of_statements_per_batch(actor, dual_p
         assert all(r.reverted_at for r in run.records.filter(action=RecordAction.CHANGED))
     finally:
         legacy_table_drop(KEYS_TABLE)
+
+
+def test_credits_spent_between_the_check_and_a_batch_refuse_that_batch(legacy_keys, dual_phase, actor, monkeypatch):
+    from migrations_ops.operations.key_credits import KeyCreditsOperation
+
+    run = operation_run()
+    debit_create(account_id=CreditAccount.objects.get(api_key__external_id="key_b01").pk, amount=3, actor=actor,
+                 idempotency_key="late")
+    monkeypatch.setattr(KeyCreditsOperation, "rollback_blockers", lambda self, **kwargs: [])
+    with pytest.raises(RollbackRefused, match="keys key_b01: migrated credits were spent since the check"):
+        rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="undo")
+    # Batches of 3: the first (a01, a02, a05) is rolled back; the one with b01 wrote nothing.
+    assert Grant.objects.get(source_id="key_b01").voided_at is None
+    assert set(Grant.objects.filter(voided_at__isnull=False).values_list("source_id", flat=True)) == {"key_a01", "key_a05"}
+
+
+def test_voiding_lots_already_voided_writes_nothing(legacy_keys, dual_phase, actor):
+    from django.db import transaction
+
+    from ledger.services.bulk import lots_void
+
+    operation_run()
+    lot_ids = list(Grant.objects.values_list("pk", flat=True))
+    entries = LedgerEntry.objects.count()
+    with transaction.atomic():
+        first = lots_void(idempotency_keys={pk: None for pk in lot_ids}, actor=actor, reason="test")
+        again = lots_void(idempotency_keys={pk: None for pk in lot_ids}, actor=actor, reason="test")
+    assert first == (len(lot_ids), sum(MIGRATED.values())) and again == (0, 0)
+    assert LedgerEntry.objects.count() == entries + len(lot_ids)

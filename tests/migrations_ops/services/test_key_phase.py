@@ -93,3 +93,18 @@ def test_support_cannot_change_the_phase(client):
     url = reverse("admin:migrations_ops_keycreditssetting_changelist")
     assert client.post(url, {"phase": "dual", "reason": "x", "step": "do"}).status_code == 403
     assert key_credits_phase() == "legacy"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("answer, phase", [("yes\n", "dual"), ("no\n", "legacy")])
+def test_the_command_asks_on_a_terminal(answer, phase):
+    if phase == "legacy":
+        with pytest.raises(CommandError, match="not confirmed; nothing was changed"):
+            call_command("key_credits_phase", "dual", "--reason", "v1", stdin=_Terminal(answer), stdout=io.StringIO())
+    else:
+        call_command("key_credits_phase", "dual", "--reason", "v1", stdin=_Terminal(answer), stdout=io.StringIO())
+    assert key_credits_phase() == phase

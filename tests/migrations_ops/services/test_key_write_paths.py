@@ -132,3 +132,19 @@ def test_a_key_refill_resets_what_is_left_in_both_places(migrated, actor):
     assert (remaining("key_a05"), account_of("key_a05").balance) == (1000, 1000)
     lot = Grant.objects.get(account=account_of("key_a05"), kind=GrantKind.MIGRATION)
     assert lot.remaining == 1000 and not Grant.objects.filter(kind=GrantKind.REFILL, account=lot.account).exists()
+
+
+def test_a_key_refill_in_the_legacy_phase_writes_the_keys_table_only(migrated, actor):
+    phase_store("legacy")
+    moment = datetime(2026, 5, 1, 9, tzinfo=UTC)
+    assert key_credits_refill(key_id="key_a05", actor=actor, at=moment).remaining == 1000
+    key = LegacyKey.objects.get(pk="key_a05")
+    assert (key.remaining_requests, key.last_refill_at, account_of("key_a05").balance) == (1000, moment, 10**12)
+
+
+def test_a_key_refill_without_a_refill_policy_is_refused_naming_it(migrated, actor):
+    from ledger.exceptions import InvalidInput
+
+    with pytest.raises(InvalidInput, match="refill_amount: key 'key_a01' has no refill policy"):
+        key_credits_refill(key_id="key_a01", actor=actor)
+    assert remaining("key_a01") == 100
