@@ -366,10 +366,10 @@ def lots_void(*, idempotency_keys: dict[int, str | None], actor: Actor, reason: 
         state[0], state[1], state[2] = state[0] - remaining, state[1] + 1, state[2] + remaining
     Grant.objects.filter(pk__in=ids_in([pk for pk, _, _ in lots])).update(remaining=0, voided_at=now)
     values_insert(LedgerEntry, entries)
-    moved = sorted({entry["account_id"] for entry in entries})
+    moved, stamp = sorted({entry["account_id"] for entry in entries}), timezone.now()
     values_update(CreditAccount, [
         {"id": pk, "balance": accounts[pk][0], "entry_seq": accounts[pk][1], "total_expired": accounts[pk][2],
-         "updated_at": timezone.now()} for pk in moved
+         "updated_at": stamp} for pk in moved
     ], ("balance", "entry_seq", "total_expired", "updated_at"))
     accounts_written((pk, accounts[pk][3]) for pk in moved)
     return len(lots), sum(-entry["amount"] for entry in entries)
