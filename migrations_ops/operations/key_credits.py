@@ -278,10 +278,11 @@ class KeyCreditsOperation(_KeysOperation):
         restored, in one transaction; spent migrated credits refuse the batch unless
         ``--settle keep``.
 
-        Emptied, not only the run's migration lots: lots the accounts got since (refills,
-        grants in the dual phase) were written into the keys as well, or copied there by
-        the sync-back the credits phase requires, so the keys table holds them; left on
-        the account, a re-run would count them twice."""
+        Emptied, not only the run's migration lots, for a run executed in the dual phase
+        (not forced past the phase check): lots the accounts got since (refills, grants in
+        the dual phase) were written into the keys as well, or copied there by the
+        sync-back the credits phase requires, so the keys table holds them; left on the
+        account, a re-run would count them twice."""
         grants = {r.new["grant_id"]: r.row_key for r in records if r.new.get("grant_id")}
         accounts = [r.new["account_id"] for r in records]
         with transaction.atomic():
@@ -295,6 +296,7 @@ class KeyCreditsOperation(_KeysOperation):
                                           spent)
             since = Grant.objects.filter(account_id__in=ids_in(accounts), voided_at__isnull=True,
                                          expired_at__isnull=True, remaining__gt=0).values_list("pk", flat=True)
+            since = [] if ctx.run.forced else since  # forced past the phase check: its own lots only
             _, done["voided"] = lots_void(
                 idempotency_keys={pk: f"{SOURCE}-rollback:{pk}" for pk in {*grants, *since}}, actor=ctx.actor,
                 reason=f"Rollback of migration run #{ctx.run.pk}",

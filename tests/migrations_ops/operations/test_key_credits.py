@@ -7,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from ledger.actors import Actor
 from ledger.models import AuditEvent, CreditAccount, Grant, GrantKind, LedgerEntry, OwnerKind, Workspace
 from ledger.services.debits import debit_create
+from ledger.services.grants import grant_create
 from migrations_ops.exceptions import CheckFailed, RollbackRefused, StalePlan
 from migrations_ops.legacy import KEYS_TABLE, legacy_table_drop
 from migrations_ops.models import LegacyKey, RecordAction, Run, RunStatus
@@ -234,3 +235,15 @@ def test_voiding_lots_already_voided_writes_nothing(legacy_keys, dual_phase, act
         again = lots_void(idempotency_keys={pk: None for pk in lot_ids}, actor=actor, reason="test")
     assert first == (len(lot_ids), sum(MIGRATED.values())) and again == (0, 0)
     assert LedgerEntry.objects.count() == entries + len(lot_ids)
+
+
+def test_a_run_forced_in_the_legacy_phase_rolls_back_only_its_own_lots(legacy_keys, actor):
+    """In legacy nothing was written into the keys: a grant made on the account since is
+    not in the keys table, so the rollback leaves it where it is."""
+    phase_store("legacy")
+    run = operation_run(force=True)
+    account = CreditAccount.objects.get(api_key__external_id="key_a01")
+    grant_create(account_id=account.pk, amount=7, kind=GrantKind.PURCHASE, actor=actor, idempotency_key="p")
+    results = rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="undo")
+    account.refresh_from_db()
+    assert (results["phase_to_legacy"], account.balance) == (0, 7)
