@@ -189,7 +189,7 @@ class Operation:
 
     def run_lines(self, *, run: Any) -> list[str]:
         """Return lines ``migrate_credits`` prints above a run's summary table (dry run or
-        real), e.g. one per source row ("email - $X → Y credits - would migrate"). Default:
+        real), e.g. one per source row ("User: email (user_id) - $X → Y credits - Would migrate"). Default:
         none."""
         return []
 

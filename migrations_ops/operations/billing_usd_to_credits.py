@@ -25,8 +25,10 @@ from ..services.billing import (
     SOURCE,
     UNSPENT,
     billing_grants_credits,
+    billing_outcomes_log,
     billing_spent,
     billing_user_convert,
+    billing_user_label,
     billing_user_revert,
     billing_workspace,
     conversion_plan,
@@ -38,6 +40,11 @@ from .registry import register
 
 def _cents(amount: Decimal) -> int:
     return int(amount * 100)
+
+
+def _unconverted(pk, action: str, old: dict, who: str, reason: str, totals: dict | None = None) -> RowOutcome:
+    """A user the batch did not convert; the reason goes to the record and the log."""
+    return RowOutcome(pk, action, old=old, new={"reason": reason}, message=f"{who} - {reason}", totals=totals or {})
 
 
 @register
@@ -103,36 +110,44 @@ class BillingUsdToCreditsOperation(Operation):
             LegacyUserBilling.objects.select_for_update().filter(pk__in=[r.pk for r in rows]).order_by("pk")
         }
         workspace = billing_workspace(ctx.params["workspace"])
-        return [self._row(locked.get(row.pk), row.pk, workspace, ctx) for row in rows]
+        outcomes, unconverted = [], []
+        for row in rows:
+            outcome = self._row(locked.get(row.pk), row.pk, workspace, ctx)
+            outcomes.append(outcome)
+            if outcome.action != RecordAction.CHANGED and row.pk in locked:
+                status = (BillingMigrationStatus.FAILED if outcome.action == RecordAction.FAILED
+                          else BillingMigrationStatus.SKIPPED)
+                unconverted.append((locked[row.pk], status, outcome.new["reason"], Decimal(ctx.params["rate"])))
+        billing_outcomes_log(run_id=ctx.run.pk, outcomes=unconverted)
+        return outcomes
 
     def _row(self, row, pk, workspace, ctx) -> RowOutcome:
         if row is None:
-            return RowOutcome(pk, RecordAction.SKIPPED, message=f"{pk} - gone from the primary", totals={"skipped_gone": 1})
-        who = row.email or row.user_id
+            return RowOutcome(pk, RecordAction.SKIPPED, message=f"User: {pk} - gone from the primary",
+                              totals={"skipped_gone": 1})
+        who = billing_user_label(user_id=row.user_id, email=row.email)
         old = {"email": row.email, "balance_usd": str(row.balance_usd), "balance_uah": str(row.balance_uah)}
         rate, uah_rate = Decimal(ctx.params["rate"]), ctx.params.get("uah_rate")
         plan = conversion_plan(row=row, rate=rate, uah_rate=Decimal(uah_rate) if uah_rate else None)
         uah_note = f"; UAH ₴{plan.uah:.2f} not converted (no --uah-rate)" if plan.uah > 0 and not uah_rate else ""
         uah_totals = {"uah_not_converted_cents": _cents(plan.uah)} if uah_note else {}
         if plan.usd < 0 or plan.uah < 0:
-            return RowOutcome(pk, RecordAction.FAILED, old=old,
-                              message=f"{who} - negative balance (${plan.usd:.2f} USD, ₴{plan.uah:.2f} UAH) - not migrated")
+            return _unconverted(pk, RecordAction.FAILED, old, who,
+                                f"negative balance (${plan.usd:.2f} USD, ₴{plan.uah:.2f} UAH), not migrated")
         if plan.usd == 0 and (plan.uah == 0 or not uah_rate):
-            return RowOutcome(pk, RecordAction.SKIPPED, old=old, message=f"{who} - $0.00 - zero balance, skipped{uah_note}",
-                              totals={"skipped_zero_balance": 1, **uah_totals})
+            return _unconverted(pk, RecordAction.SKIPPED, old, who, f"zero balance, skipped{uah_note}",
+                                {"skipped_zero_balance": 1, **uah_totals})
         if plan.credits == 0:
-            return RowOutcome(pk, RecordAction.SKIPPED, old=old,
-                              message=f"{who} - ${plan.usd:.2f} → 0 credits - converts to 0 credits, not zeroed{uah_note}",
-                              totals={"skipped_zero_credits": 1, **uah_totals})
-        if not row.email:
-            return RowOutcome(pk, RecordAction.FAILED, old=old, message=f"{row.user_id} - no email - not migrated")
+            return _unconverted(pk, RecordAction.SKIPPED, old, who,
+                                f"${plan.usd:.2f} converts to 0 credits at rate {rate}, not zeroed{uah_note}",
+                                {"skipped_zero_credits": 1, **uah_totals})
         try:
             with transaction.atomic():
                 log = billing_user_convert(row=row, plan=plan, workspace=workspace, run_id=ctx.run.pk,
                                            rate=ctx.params["rate"], uah_rate=uah_rate, actor=ctx.actor)
         except (LedgerError, InvalidParams) as error:
-            return RowOutcome(pk, RecordAction.FAILED, old=old, message=f"{who} - {error}")
-        verb = "would migrate" if ctx.dry_run else "migrated"
+            return _unconverted(pk, RecordAction.FAILED, old, who, str(error))
+        verb = "Would migrate" if ctx.dry_run else "Migrated"
         totals = {"users": 1, "usd_cents": _cents(plan.usd) if plan.usd_credits else 0, "credits": plan.credits,
                   "uah_cents": _cents(plan.uah) if plan.uah_credits else 0, **uah_totals}
         new = {"log_id": log.pk, "grant_id": log.grant_id, "account_id": log.account_id, "credits": plan.credits,
@@ -185,11 +200,11 @@ class BillingUsdToCreditsOperation(Operation):
         for log in self._logs(run):
             row = LegacyUserBilling.objects.filter(pk=log.user_id).first()
             if row is None:
-                problems.append(f"{log.email}: user_billing row is gone")
+                problems.append(f"{log.user_id}: user_billing row is gone")
             elif (log.usd_zeroed and row.balance_usd != 0) or (log.uah_zeroed and row.balance_uah != 0):
-                problems.append(f"{log.email}: converted balance is not 0 (USD {row.balance_usd}, UAH {row.balance_uah})")
+                problems.append(f"{log.user_id}: converted balance is not 0 (USD {row.balance_usd}, UAH {row.balance_uah})")
             if log.grant.amount != log.new_credits or log.grant.voided_at is not None:
-                problems.append(f"{log.email}: migration grant #{log.grant_id} is voided or differs from the log")
+                problems.append(f"{log.user_id}: migration grant #{log.grant_id} is voided or differs from the log")
         failed = run.records.filter(action=RecordAction.FAILED).count()
         if failed:
             problems.append(f"{failed} users failed (see the run's records)")
@@ -199,8 +214,9 @@ class BillingUsdToCreditsOperation(Operation):
         if settle in (DEBT, UNSPENT):
             return []
         return [
-            f"{log.email} ({log.user_id}): {billing_spent(log=log)} of {log.new_credits} migrated credits spent since"
-            for log in self._logs(run).order_by("email") if billing_spent(log=log)
+            f"{billing_user_label(user_id=log.user_id, email=log.email)}: {billing_spent(log=log)} of "
+            f"{log.new_credits} migrated credits spent since"
+            for log in self._logs(run).order_by("user_id") if billing_spent(log=log)
         ]
 
     def rollback_record(self, *, record, ctx):

@@ -65,6 +65,11 @@ class Conversion:
         return self.usd_credits + self.uah_credits
 
 
+def billing_user_label(*, user_id: str, email: str | None) -> str:
+    """Return how outputs name a user: ``User: email (user_id)``, or the id alone."""
+    return f"User: {email} ({user_id})" if email else f"User: {user_id}"
+
+
 def conversion_plan(*, row: LegacyUserBilling, rate: Decimal, uah_rate: Decimal | None) -> Conversion:
     usd, uah = Decimal(row.balance_usd), Decimal(row.balance_uah)
     usd_credits = credits_round(usd * rate) if usd > 0 else 0
@@ -85,7 +90,7 @@ def conversion_description(*, plan: Conversion, rate: str, uah_rate: str | None)
 def _customer_account(*, workspace: Workspace, row: LegacyUserBilling) -> CreditAccount:
     customer = Customer.objects.filter(workspace=workspace, external_id=row.user_id).first()
     if customer is None:
-        customer = Customer.objects.create(workspace=workspace, external_id=row.user_id, email=row.email)
+        customer = Customer.objects.create(workspace=workspace, external_id=row.user_id, email=row.email or "")
     account = account_open(workspace_id=workspace.pk, owner_kind=OwnerKind.CUSTOMER, owner_id=customer.pk)
     return account_lock(account_id=account.pk)
 
@@ -117,11 +122,23 @@ def billing_user_convert(*, row: LegacyUserBilling, plan: Conversion, workspace:
         zeroed["balance_uah"] = Decimal("0.00")
     LegacyUserBilling.objects.filter(pk=row.pk).update(**zeroed)
     return BillingMigrationLog.objects.create(
-        run_id=run_id, user_id=row.user_id, email=row.email, old_balance_usd=plan.usd, old_balance_uah=plan.uah,
+        run_id=run_id, user_id=row.user_id, email=row.email or "", old_balance_usd=plan.usd, old_balance_uah=plan.uah,
         usd_rate=Decimal(rate), uah_rate=Decimal(uah_rate) if uah_rate else None,
         usd_zeroed=bool(plan.usd_credits), uah_zeroed=bool(plan.uah_credits), new_credits=plan.credits,
         account=account, grant=lot, migrated_at=clock.now(),
     )
+
+
+def billing_outcomes_log(*, run_id: int, outcomes: list[tuple[LegacyUserBilling, str, str]]) -> None:
+    """Log the users a batch did not convert (``failed`` or ``skipped``), each with its
+    reason and old balances, in the caller's transaction: the log holds every outcome."""
+    now = clock.now()
+    BillingMigrationLog.objects.bulk_create([
+        BillingMigrationLog(run_id=run_id, user_id=row.user_id, email=row.email or "", status=status, reason=reason,
+                            old_balance_usd=row.balance_usd, old_balance_uah=row.balance_uah, usd_rate=rate,
+                            migrated_at=now)
+        for row, status, reason, rate in outcomes
+    ])
 
 
 def billing_spent(*, log: BillingMigrationLog) -> int:
@@ -158,7 +175,7 @@ def billing_user_revert(*, log: BillingMigrationLog, actor: Actor, settle: str |
         return {"users_restored": 0}
     spent = billing_spent(log=log)
     if spent and settle not in (DEBT, UNSPENT):
-        raise RollbackRefused(f"{log.email} ({log.user_id}): {spent} of {log.new_credits} migrated credits spent since",
+        raise RollbackRefused(f"{billing_user_label(user_id=log.user_id, email=log.email)}: {spent} of {log.new_credits} migrated credits spent since",
                               [log.user_id])
     void = grant_void(grant_id=log.grant_id, actor=actor, idempotency_key=f"{SOURCE}-rollback:{log.grant_id}",
                       reason=f"Rollback of billing migration run #{log.run_id}")

@@ -41,6 +41,13 @@ def run_rollback_plan(*, run_id: object, settle: str | None = None) -> RollbackP
     return RollbackPlan(run=run, records=records, blockers=op.rollback_blockers(run=run, settle=settle))
 
 
+def settle_hint(op) -> str:
+    """Say how a refused rollback can go on: the operation's own settle modes, or none."""
+    if not op.settle_modes:
+        return f"{op.name} cannot settle spent credits; leave the run"
+    return "settle them with " + " or ".join(f"--settle {mode}" for mode in op.settle_modes) + ", or leave the run"
+
+
 def run_rollback(*, run_id: object, actor: Actor, reason: str, settle: str | None = None,
                  progress: Progress | None = None) -> dict:
     """Undo a run from its records, a batch of records at a time (the run's batch size; each
@@ -50,12 +57,12 @@ def run_rollback(*, run_id: object, actor: Actor, reason: str, settle: str | Non
         raise InvalidParams("a reason is required to roll back a run")
     plan = run_rollback_plan(run_id=run_id, settle=settle)
     run = plan.run
+    op = operation_get(run.operation)
     if plan.blockers:
         raise RollbackRefused(
             f"run #{run.pk}: {len(plan.blockers)} rows had migrated credits spent since; "
-            f"settle them (--settle) or leave the run: " + "; ".join(plan.blockers[:20]), plan.blockers
+            f"{settle_hint(op)}: " + "; ".join(plan.blockers[:20]), plan.blockers
         )
-    op = operation_get(run.operation)
     _audit(action="migration.rollback_start", run=run, actor=actor, reason=reason,
            details={"settle": settle, "records": plan.records})
     ctx = Context(run=run, params=run.params, actor=actor, settle=settle)

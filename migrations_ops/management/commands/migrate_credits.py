@@ -37,7 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--max-rows", type=int, help="stop (paused, resumable) after this many rows")
         parser.add_argument("--max-lag-ms", type=int, help="wait while the replica lags more than this")
         parser.add_argument("--force", action="store_true", help="run past a forceable check (recorded)")
-        parser.add_argument("--settle", help="rollback: how to settle spent credits (e.g. keep)")
+        parser.add_argument("--settle", help="rollback: how to settle spent credits (the operation's modes: see --list)")
         parser.add_argument("--reason", default="", help="rollback: why (kept in the audit log)")
         # Operation parameters (issue 8b: billing-usd-to-credits); validated by the operation.
         parser.add_argument("--rate", help="billing-usd-to-credits: credits per USD (default 1.0)")
@@ -141,7 +141,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"  spent: {blocker}")
             raise CommandError(
                 f"refusing to roll back run #{run.pk}: {len(plan.blockers)} rows had migrated credits spent since "
-                f"(listed above); --settle keep keeps what was spent", returncode=3,
+                f"(listed above); {rollbacks.settle_hint(operation_get(run.operation))}", returncode=3,
             )
         if not self.options["json"]:
             self.stdout.write(f"Rollback of run #{run.pk} ({run.operation}): {plan.records} changed rows to undo.")
@@ -233,3 +233,5 @@ class Command(BaseCommand):
     def _list(self) -> None:
         for op in operations_all():
             self.stdout.write(f"{op.name:24} {op.description}")
+            for mode, meaning in op.settle_modes.items():
+                self.stdout.write(f"{'':24}   rollback --settle {mode}: {meaning}")

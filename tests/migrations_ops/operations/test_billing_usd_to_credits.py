@@ -32,11 +32,11 @@ EDGE_BILLING = [
     ("u04", "d@example.org", D("0.49"), D("0.00")),     # converts to 0 credits: skipped, not zeroed
     ("u05", "e@example.org", D("50.00"), D("1000.00")), # UAH reported, not converted without --uah-rate
     ("u06", "f@example.org", D("-5.00"), D("0.00")),    # negative: failed
-    ("u07", None, D("20.00"), D("0.00")),               # no email: failed
+    ("u07", None, D("20.00"), D("0.00")),               # no email: migrated all the same (keyed by user_id)
     ("u08", "h@example.org", D("0.00"), D("400.00")),   # UAH only: skipped without --uah-rate
     ("u09", "i@example.org", D("2.50"), D("0.00")),     # 3
 ]
-CREDITS = {"u01": 100, "u02": 11, "u05": 50, "u09": 3}
+CREDITS = {"u01": 100, "u02": 11, "u05": 50, "u07": 20, "u09": 3}
 
 
 def billing_dump():
@@ -77,15 +77,15 @@ def command(*args):
 
 def test_execute_converts_usd_balances_and_zeroes_only_what_it_converted(legacy_billing):
     run = operation_run(OP, params={"rate": "1.0"})
-    assert (run.status, run.scanned, run.changed, run.skipped, run.failed) == (RunStatus.SUCCEEDED, 9, 4, 3, 2)
+    assert (run.status, run.scanned, run.changed, run.skipped, run.failed) == (RunStatus.SUCCEEDED, 9, 5, 3, 1)
     assert run.totals == {
-        "users": 4, "usd_cents": 16300, "credits": 164, "uah_cents": 0, "skipped_zero_balance": 2,
+        "users": 5, "usd_cents": 18300, "credits": 184, "uah_cents": 0, "skipped_zero_balance": 2,
         "skipped_zero_credits": 1, "uah_not_converted_cents": 140000,
     }
     assert customer_balances() == CREDITS
     balances = balances_now()
     assert balances["u01"] == (0, 0) and balances["u05"] == (0, D("1000.00"))   # UAH never zeroed unconverted
-    assert balances["u04"] == (D("0.49"), 0) and balances["u06"] == (D("-5.00"), 0) and balances["u07"] == (D("20.00"), 0)
+    assert balances["u04"] == (D("0.49"), 0) and balances["u06"] == (D("-5.00"), 0) and balances["u07"] == (0, 0)
     entry = LedgerEntry.objects.get(source="billing_usd_to_credits", source_id="u01")
     assert entry.description == "Migrated from user_billing: $100.00 USD → 100 credits (rate: 1.0x)"
     assert (entry.balance_before, entry.balance_after, entry.lot.kind, entry.lot.expires_at) == (0, 100, GrantKind.MIGRATION, None)
@@ -94,14 +94,28 @@ def test_execute_converts_usd_balances_and_zeroes_only_what_it_converted(legacy_
     assert (log.old_balance_usd, log.old_balance_uah, log.new_credits, log.usd_zeroed, log.uah_zeroed) == (
         D("50.00"), D("1000.00"), 50, True, False)
     failed = dict(run.records.filter(action=RecordAction.FAILED).values_list("row_key", "message"))
-    assert "negative balance" in failed["u06"] and "no email" in failed["u07"]
+    assert list(failed) == ["u06"] and "negative balance" in failed["u06"]
+    assert Customer.objects.get(external_id="u07").email == ""
+
+
+def test_the_log_holds_every_outcome_with_its_reason(legacy_billing):
+    run = operation_run(OP)
+    logs = {log.user_id: log for log in BillingMigrationLog.objects.filter(run=run)}
+    assert set(logs) == {row[0] for row in EDGE_BILLING}
+    statuses = {user: log.status for user, log in logs.items()}
+    assert statuses == {"u01": "success", "u02": "success", "u03": "skipped", "u04": "skipped", "u05": "success",
+                        "u06": "failed", "u07": "success", "u08": "skipped", "u09": "success"}
+    assert logs["u06"].reason.startswith("negative balance ($-5.00 USD")
+    assert logs["u04"].reason == "$0.49 converts to 0 credits at rate 1.0, not zeroed"
+    assert (logs["u06"].grant_id, logs["u06"].new_credits, logs["u06"].old_balance_usd) == (None, 0, D("-5.00"))
+    assert all(log.reason == "" for log in logs.values() if log.status == "success")
 
 
 def test_rate_rounds_half_away_from_zero_with_decimals_end_to_end(legacy_billing):
     run = operation_run(OP, params={"rate": "1.5"})
     # 10.50 x 1.5 = 15.75 -> 16; 0.49 x 1.5 = 0.735 -> 1; 2.50 x 1.5 = 3.75 -> 4
-    assert customer_balances() == {"u01": 150, "u02": 16, "u04": 1, "u05": 75, "u09": 4}
-    assert run.totals["credits"] == 246
+    assert customer_balances() == {"u01": 150, "u02": 16, "u04": 1, "u05": 75, "u07": 30, "u09": 4}
+    assert run.totals["credits"] == 276
     assert LedgerEntry.objects.get(source_id="u02").description.endswith("$10.50 USD → 16 credits (rate: 1.5x)")
 
 
@@ -125,17 +139,19 @@ def test_dry_run_writes_nothing_and_its_summary_equals_the_execution(legacy_bill
 
 def test_command_dry_run_prints_a_line_per_user_and_the_summary(legacy_billing):
     out = command(OP)
-    assert "a@example.org - $100.00 → 100 credits - would migrate" in out
-    assert "d@example.org - $0.49 → 0 credits - converts to 0 credits, not zeroed" in out
-    assert "e@example.org - $50.00 → 50 credits - would migrate; UAH ₴1000.00 not converted (no --uah-rate)" in out
-    assert "Summary: users to migrate 4, total USD $163.00, total credits 164" in out
+    assert "User: a@example.org (u01) - $100.00 → 100 credits - Would migrate" in out
+    assert "User: d@example.org (u04) - $0.49 converts to 0 credits at rate 1.0, not zeroed" in out
+    assert ("User: e@example.org (u05) - $50.00 → 50 credits - Would migrate; UAH ₴1000.00 not converted (no --uah-rate)"
+            in out)
+    assert "User: u07 - $20.00 → 20 credits - Would migrate" in out
+    assert "Summary: users to migrate 5, total USD $183.00, total credits 184" in out
 
 
 def test_a_second_run_changes_nothing(legacy_billing):
     operation_run(OP)
     again = operation_run(OP)
     assert (again.changed, again.totals.get("credits", 0)) == (0, 0)
-    assert customer_balances() == CREDITS and Grant.objects.count() == 4
+    assert customer_balances() == CREDITS and Grant.objects.count() == 5
 
 
 @pytest.mark.parametrize("rate", ["0", "-1", "NaN", "inf", "-Infinity", "abc", "1/2"])
@@ -163,9 +179,10 @@ def test_rollback_restores_the_table_exactly_and_voids_the_credits(legacy_billin
     assert billing_dump() == before
     assert set(customer_balances().values()) == {0}
     assert not Grant.objects.filter(voided_at__isnull=True, kind=GrantKind.MIGRATION).exists()
-    assert set(BillingMigrationLog.objects.values_list("status", flat=True)) == {BillingMigrationStatus.ROLLED_BACK}
+    converted = BillingMigrationLog.objects.filter(grant__isnull=False)
+    assert set(converted.values_list("status", flat=True)) == {BillingMigrationStatus.ROLLED_BACK}
     # Rolled back users migrate again in a new run.
-    assert operation_run(OP).changed == 4
+    assert operation_run(OP).changed == 5
 
 
 def _spend(user_id, amount):
@@ -181,9 +198,9 @@ def test_rollback_refuses_spent_credits_listing_the_users(legacy_billing):
     before = billing_dump()
     with pytest.raises(RollbackRefused, match=r"a@example.org \(u01\): 30 of 100 migrated credits spent"):
         rollbacks.run_rollback(run_id=run.pk, actor=Actor.system("t"), reason="test")
-    with pytest.raises(CommandError) as refused:
+    with pytest.raises(CommandError, match="settle them with --settle debt or --settle unspent") as refused:
         command("--rollback", str(run.pk), "--yes")
-    assert refused.value.returncode == 3
+    assert refused.value.returncode == 3 and "keep" not in str(refused.value)
     assert billing_dump() == before and not Grant.objects.filter(voided_at__isnull=False).exists()
 
 
@@ -212,9 +229,26 @@ def test_status_report_lists_each_user_with_balance_and_migration_status(legacy_
     report = report_get("billing_migration_status").run()
     rows = {row[0]: row for row in report.rows}
     assert rows["u01"][1:4] == ["a@example.org", 100, "success"] and rows["u01"][4] is not None
-    assert rows["u04"][3] == "pending" and rows["u03"][3] == "nothing to migrate"
+    assert rows["u04"][3::4] == ["not converted", "$0.49 converts to 0 credits at rate 1.0, not zeroed"]
+    assert rows["u03"][3] == "nothing to migrate" and rows["u07"][1:4] == [None, 20, "success"]
+    assert rows["u06"][3::4] == ["failed", "negative balance ($-5.00 USD, ₴0.00 UAH), not migrated"]
+    # Unmigrated: u04 and u08 keep their balances, u05 its UAH, u06 failed.
+    assert report.findings == report.summary["unmigrated"] == 4
     rollbacks.run_rollback(run_id=run.pk, actor=Actor.system("t"), reason="test")
     assert {row[0]: row[3] for row in report_get("billing_migration_status").run().rows}["u01"] == "rolled_back"
+
+
+def test_status_report_says_pending_before_any_run_and_exits_1_while_users_remain(legacy_billing):
+    rows = {row[0]: row[3] for row in report_get("billing_migration_status").run().rows}
+    assert (rows["u01"], rows["u08"], rows["u06"], rows["u03"]) == ("pending", "pending", "failed", "nothing to migrate")
+    with pytest.raises(SystemExit) as exited:
+        call_command("credits_report", "billing_migration_status", stdout=io.StringIO(), stderr=io.StringIO())
+    assert exited.value.code == 1
+    legacy_table_drop(USER_BILLING_TABLE)
+    legacy_table_create(USER_BILLING_TABLE)
+    legacy_rows_insert(USER_BILLING_TABLE, [("u01", "a@example.org", D("100.00"), D("0.00"))])
+    operation_run(OP)
+    call_command("credits_report", "billing_migration_status", stdout=io.StringIO(), stderr=io.StringIO())
 
 
 @pytest.mark.slow
@@ -231,7 +265,7 @@ def test_resume_after_a_kill_ends_like_an_uninterrupted_run(legacy_billing_tx, k
     assert json.loads(resumed.stdout)["status"] == "succeeded"
     run.refresh_from_db()
     assert run.summary() == plan.summary() and run.records.count() == 9
-    assert customer_balances() == CREDITS and Grant.objects.count() == 4
+    assert customer_balances() == CREDITS and Grant.objects.count() == 5
 
 
 def test_the_admin_starts_a_dry_run_with_the_rate_and_refuses_a_bad_one(client, legacy_billing, monkeypatch):
@@ -250,4 +284,4 @@ def test_the_admin_starts_a_dry_run_with_the_rate_and_refuses_a_bad_one(client, 
     plan = Run.objects.get()
     assert plan.params == {"workspace": "default", "rate": "1.5", "uah_rate": "0.025"}
     assert tasks.run_execute_task(plan.pk, None) == RunStatus.SUCCEEDED
-    assert Run.objects.get().totals["credits"] == 150 + 16 + 1 + 75 + 25 + 10 + 4
+    assert Run.objects.get().totals["credits"] == 150 + 16 + 1 + 75 + 30 + 25 + 10 + 4
