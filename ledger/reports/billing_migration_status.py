@@ -28,7 +28,9 @@ class BillingMigrationStatusReport(Report):
     fails_on_findings = True
 
     def run(self, *, workspace_id: int | None = None, limit: int | None = None) -> ReportOutput:
-        """List every legacy billing user with the latest outcome of the migration of their balance."""
+        """List every legacy billing user with the latest outcome of the migration of their
+        balance: a conversion, rollback or failure outranks a later skip (a run that found
+        nothing left to convert does not hide that the user was migrated)."""
         now = clock.now()
         params = {"workspace": workspace_id, "limit": limit}
         with connection.cursor() as cursor:
@@ -51,7 +53,9 @@ class BillingMigrationStatusReport(Report):
                         WHEN l.id IS NULL AND (b.balance_usd < 0 OR b.balance_uah < 0) THEN 'negative balance'
                         ELSE '' END
               FROM {LEGACY_TABLE} b
-              LEFT JOIN {logs} l ON l.id = (SELECT MAX(x.id) FROM {logs} x WHERE x.user_id = b.user_id)
+              LEFT JOIN {logs} l ON l.id = (
+                    SELECT x.id FROM {logs} x WHERE x.user_id = b.user_id
+                     ORDER BY CASE WHEN x.status = 'skipped' THEN 0 ELSE 1 END DESC, x.id DESC LIMIT 1)
               LEFT JOIN {ACCOUNTS} a ON a.id = l.account_id
              WHERE 1 = 1{workspace_filter}
              ORDER BY b.user_id{limit_clause(limit)}"""
