@@ -140,7 +140,7 @@ class RunAdmin(admin.ModelAdmin):
         op = operation_get(run.operation)
         return TemplateResponse(request, "migrations_ops/run_detail.html", self._context(
             request, str(run), run=run, page=page, action=action, actions=RecordAction.choices, conserves=op.conserves,
-            live=run.status in (RunStatus.PLANNED, RunStatus.RUNNING),
+            live=run.status in (RunStatus.PLANNED, RunStatus.RUNNING, RunStatus.ROLLING_BACK),
             can_run=request.user.has_perm(RUN_PERM), can_rollback=request.user.has_perm(ROLLBACK_PERM),
             progress_url=reverse("admin:migrations_ops_run_progress", args=[run.pk]),
         ))

@@ -11,10 +11,11 @@ class RunStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     ROLLED_BACK = "rolled_back", "Rolled back"
+    ROLLING_BACK = "rolling_back", "Rolling back"
 
 
 #: Statuses in which a (non dry) run holds its operation: at most one per operation.
-ACTIVE_STATUSES = (RunStatus.PLANNED, RunStatus.RUNNING, RunStatus.PAUSED)
+ACTIVE_STATUSES = (RunStatus.PLANNED, RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.ROLLING_BACK)
 
 
 class Run(models.Model):
@@ -48,6 +49,9 @@ class Run(models.Model):
     cursor = models.JSONField(null=True, blank=True, help_text="Primary key of the last row processed.")
     fingerprint = models.CharField(max_length=64, blank=True)
     fingerprint_data = models.JSONField(default=dict, blank=True)
+    check_notes = models.JSONField(
+        default=dict, blank=True, help_text="What the operation's check found before the run (orphans, constraint, phase...).",
+    )
     owner = models.CharField(max_length=200, blank=True, help_text="host:pid of the process running it.")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -13,7 +13,8 @@ STUCK_AFTER = timedelta(minutes=15)
 
 
 def run_problem(run, *, now: datetime) -> str:
-    """Return why a run needs a person ("failed", "stuck") or "" when it does not."""
+    """Return why a run needs a person ("failed", "stuck", "rollback interrupted": roll it
+    back again to finish) or "" when it does not."""
     from migrations_ops.models import RunStatus
 
     if run is None:
@@ -23,6 +24,8 @@ def run_problem(run, *, now: datetime) -> str:
     beat = run.heartbeat_at or run.started_at or run.created_at
     if run.status == RunStatus.RUNNING and beat < now - STUCK_AFTER:
         return "stuck"
+    if run.status == RunStatus.ROLLING_BACK and (not run.owner or beat < now - STUCK_AFTER):
+        return "rollback interrupted"
     return ""
 
 
@@ -34,7 +37,8 @@ class MigrationStatusReport(Report):
                "started_at", "finished_at", "heartbeat_at", "problem", "detail"]
     description = (
         "Per migration operation: rows migrated, pending, failed, and its last run. "
-        "Findings: the last run failed, or is running without a heartbeat for 15 minutes."
+        "Findings: the last run failed, is running without a heartbeat for 15 minutes, or its "
+        "rollback was interrupted."
     )
     fails_on_findings = True
     health = "live"

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 from django.db import models
 
 from ledger.actors import Actor
+from ledger.models import Workspace
 
 
 @dataclass
@@ -165,6 +166,16 @@ class Operation:
     def verify(self, *, run: Any) -> list[str]:
         """Return post-conditions that do not hold after ``run`` (empty: verified)."""
         return []
+
+    def verify_rollback(self, *, run: Any) -> list[str]:
+        """Return what a rollback of ``run`` should have undone and did not (empty: the
+        rolled-back state holds). The framework already checks every record is reverted."""
+        return []
+
+    def workspace_known(self, *, slug: str, using: str) -> bool:
+        """Whether ``--workspace`` names a workspace this operation can work on. Default: a
+        ledger workspace with that slug."""
+        return Workspace.objects.using(using).filter(slug=slug).exists()
 
     def rollback_blockers(self, *, run: Any, settle: str | None) -> list[str]:
         """Return rows a rollback of ``run`` would lose (e.g. credits spent since), unless

@@ -77,6 +77,10 @@ class BillingUsdToCreditsOperation(Operation):
         params.setdefault("workspace", DEFAULT_WORKSPACE)
         return params
 
+    def workspace_known(self, *, slug, using):
+        # The target workspace: the default one is created on first use, any other must exist.
+        return slug == DEFAULT_WORKSPACE or super().workspace_known(slug=slug, using=using)
+
     def check(self, *, params, execute, force):
         result = CheckResult()
         if not legacy_table_exists("user_billing"):

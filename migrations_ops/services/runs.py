@@ -118,6 +118,9 @@ def run_preview(*, operation: str, params: dict, execute: bool, force: bool = Fa
     """
     op = operation_get(operation)
     params = op.params_clean(params)
+    if params.get("workspace") and not op.workspace_known(slug=params["workspace"], using=read_alias):
+        raise InvalidParams(f"--workspace {params['workspace']!r}: {op.name} knows no such workspace; "
+                            f"nothing was written")
     check = op.check(params=params, execute=execute, force=force)
     blocking = check.blocking(force=force)
     if blocking:
@@ -152,6 +155,7 @@ def run_create(*, preview: Preview, actor: Actor, dry_run: bool, options: dict, 
                 operation=preview.operation, params=preview.params, options=options, actor=actor.label,
                 started_by_id=actor.user_id, dry_run=dry_run, forced=forced, plan=plan, status=status,
                 total=preview.total, fingerprint=preview.fingerprint, fingerprint_data=preview.fingerprint_data,
+                check_notes=preview.check.notes,
             )
             if not dry_run:
                 _audit(action="migration.run_create", run=run, actor=actor,
@@ -191,6 +195,8 @@ def run_claim(*, run_id: int, actor: Actor) -> Run:
                 raise RunStateError(f"run #{run.pk} is already running in process {run.owner}")
             if run.status in (RunStatus.SUCCEEDED, RunStatus.ROLLED_BACK):
                 raise RunStateError(f"run #{run.pk} is {run.status}; there is nothing to resume")
+            if run.status == RunStatus.ROLLING_BACK:
+                raise RunStateError(f"run #{run.pk} is being rolled back; roll it back again to finish, not resume")
             resumed = run.started_at is not None
             run.status, run.owner, run.error, run.finished_at = RunStatus.RUNNING, _owner_label(), "", None
             run.started_at = run.started_at or clock.now()
@@ -367,9 +373,18 @@ def run_pause(*, run_id: int, actor: Actor, reason: str = "") -> Run:
 
 
 def run_verify(*, run_id: int, actor: Actor) -> list[str]:
-    """Check the operation's post-conditions for a run; return the problems (empty: ok)."""
+    """Check the operation's post-conditions for a run, or for a rolled-back run that
+    everything it changed is undone; return the problems (empty: ok)."""
     run = _run_get(run_id)
-    problems = operation_get(run.operation).verify(run=run)
+    op = operation_get(run.operation)
+    if run.status in (RunStatus.ROLLED_BACK, RunStatus.ROLLING_BACK):
+        left = run.records.filter(action=RecordAction.CHANGED, reverted_at__isnull=True).count()
+        problems = [f"{left} changed rows are not rolled back yet"] if left else []
+        if run.status == RunStatus.ROLLING_BACK:
+            problems.append(f"run #{run.pk} is still rolling back; roll it back again to finish")
+        problems += op.verify_rollback(run=run)
+    else:
+        problems = op.verify(run=run)
     _audit(action="migration.run_verify", run=run, actor=actor, details={"problems": problems[:50], "ok": not problems})
     return problems
 

@@ -17,6 +17,15 @@ from migrations_ops.services import rollbacks, runs
 MODES = ("dry_run", "execute", "resume", "rollback", "verify")
 
 
+def _note(value) -> str:
+    """One check note on one line: dicts as ``key=value, ...``."""
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={_note(item)}" for key, item in value.items()) or "none"
+    if isinstance(value, list):
+        return ", ".join(_note(item) for item in value) or "none"
+    return str(value)
+
+
 class Command(BaseCommand):
     help = "Run a credit data migration operation (see docs/migrations.md). --list shows them."
     stealth_options = ("stdin",)
@@ -103,6 +112,8 @@ class Command(BaseCommand):
 
     def _start(self, *, execute: bool, run_options: dict) -> int:
         name, force = self.options["operation"], self.options["force"]
+        if execute:
+            self._confirmable()  # refuse before the dry run is stored, not after
         preview = runs.run_preview(operation=name, params=self._params(), execute=execute, force=force,
                                    read_alias=self.read_alias)
         plan_id = None
@@ -157,14 +168,19 @@ class Command(BaseCommand):
 
     # -- helpers -------------------------------------------------------------------------------
 
+    def _confirmable(self):
+        """Return the stdin to ask on; refuse (exit 2, nothing written) when nobody can answer."""
+        stdin = self.options.get("stdin") or sys.stdin
+        if not self.options["yes"] and not stdin.isatty():
+            raise CommandError("refusing without confirmation: standard input is not a terminal; pass --yes", returncode=2)
+        return stdin
+
     def _confirm(self, question: str, plan: Run | None) -> None:
         if self.options["yes"]:
             return
         if plan is not None:
             self._table(plan)
-        stdin = self.options.get("stdin") or sys.stdin
-        if not stdin.isatty():
-            raise CommandError("refusing without confirmation: standard input is not a terminal; pass --yes", returncode=2)
+        stdin = self._confirmable()
         self.stdout.write(f"{question} Type yes to continue: ", ending="")
         self.stdout.flush()
         if stdin.readline().strip().lower() != "yes":
@@ -206,7 +222,7 @@ class Command(BaseCommand):
                 "run_id": run.pk, "operation": run.operation, "status": run.status, "dry_run": run.dry_run,
                 "forced": run.forced, "plan_id": run.plan_id, "scanned": run.scanned, "changed": run.changed,
                 "skipped": run.skipped, "failed": run.failed, "totals": run.totals, "cursor": run.cursor,
-                "error": run.error,
+                "error": run.error, "check_notes": run.check_notes,
             }, default=str))
         else:
             self._table(run)
@@ -222,6 +238,7 @@ class Command(BaseCommand):
                 ("status", run.status), ("rows in scope", run.total), ("scanned", run.scanned),
                 ("changed", run.changed), ("skipped", run.skipped), ("failed", run.failed)]
         rows += [(name, value) for name, value in sorted(run.totals.items())]
+        rows += [(f"check: {name}", _note(value)) for name, value in run.check_notes.items()]
         if run.started_at and run.finished_at:
             rows.append(("elapsed", f"{(run.finished_at - run.started_at).total_seconds():.1f}s"))
         if run.error:
@@ -232,6 +249,5 @@ class Command(BaseCommand):
 
     def _list(self) -> None:
         for op in operations_all():
-            self.stdout.write(f"{op.name:24} {op.description}")
-            for mode, meaning in op.settle_modes.items():
-                self.stdout.write(f"{'':24}   rollback --settle {mode}: {meaning}")
+            settle = f" [rollback --settle: {', '.join(op.settle_modes)}]" if op.settle_modes else ""
+            self.stdout.write(f"{op.name:24} {op.description}{settle}")

@@ -75,10 +75,28 @@ def test_execute_asks_for_yes_after_the_dry_run_summary(legacy_keys, dual_phase)
 
 
 @pytest.mark.django_db
-def test_execute_without_a_terminal_or_yes_is_refused(legacy_keys, dual_phase):
-    with pytest.raises(CommandError, match="not a terminal"):
+def test_execute_without_a_terminal_or_yes_is_refused_before_anything_is_written(legacy_keys, dual_phase):
+    with pytest.raises(CommandError, match="not a terminal") as refused:
         command("key-credits", "--execute", stdin=io.StringIO("yes\n"))
-    assert not Run.objects.filter(dry_run=False).exists()
+    # Not even the dry run the confirmation would have shown is stored.
+    assert refused.value.returncode == 2 and not Run.objects.exists() and not ledger_state()[0]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("args", [("--workspace", "ws_nope"), ("--workspace", "ws_nope", "--execute", "--yes")])
+def test_an_unknown_workspace_is_refused_naming_it(legacy_keys, dual_phase, args):
+    with pytest.raises(CommandError, match="--workspace 'ws_nope': key-credits knows no such workspace") as refused:
+        command("key-credits", *args)
+    assert refused.value.returncode == 2 and not Run.objects.exists() and not ledger_state()[0]
+    # A workspace of the legacy keys is known.
+    assert json.loads(command("key-credits", "--workspace", "ws_beta", "--json"))["status"] == "succeeded"
+
+
+@pytest.mark.django_db
+def test_the_checks_notes_are_in_the_dry_run_output_and_the_json(legacy_keys, dual_phase):
+    assert "check: phase" in command("key-credits") and "dual" in command("key-credits")
+    notes = json.loads(command("key-credits", "--json"))["check_notes"]
+    assert notes["phase"] == "dual" and Run.objects.first().check_notes == notes
 
 
 @pytest.mark.django_db

@@ -199,8 +199,9 @@ def test_rollback_writes_in_a_fixed_number_of_statements_per_batch(actor, dual_p
         with CaptureQueriesContext(connection) as queries:
             results = rollbacks.run_rollback(run_id=run.pk, actor=actor, reason="undo")
         assert results["reverted"] == 45
-        # One batch: about 30 statements whatever its size (row by row it was about 10 per key).
-        assert len(queries) <= 32, [q["sql"][:80] for q in queries]
+        # One batch: about 30 statements whatever its size (row by row it was about 10 per key),
+        # plus the claim of the run (lock, status, audit) and a heartbeat per batch.
+        assert len(queries) <= 36, [q["sql"][:80] for q in queries]
         accounts, grants = ledger_state()
         assert grants == [] and all(state[1] == 0 for state in accounts.values())
         assert all(r.reverted_at for r in run.records.filter(action=RecordAction.CHANGED))
