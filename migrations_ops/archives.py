@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -125,6 +126,46 @@ def foreign_keys_to(name: str, *, using: str = "default") -> list[dict]:
                     found.append({"table": table, "constraint": f"fk_{row[0]}",
                                   "definition": f"FOREIGN KEY ({row[3]}) REFERENCES {row[2]}({row[4]})"})
         return found
+
+
+_PG_DEPENDENTS = r"""
+    -- views, materialized views and rules of other tables that read or write the table
+    SELECT DISTINCT CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' ELSE 'rule' END,
+           CASE WHEN r.rulename = '_RETURN' THEN c.oid::regclass::text
+                ELSE r.rulename || ' on ' || c.oid::regclass::text END
+      FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_rewrite'::regclass
+      JOIN pg_class c ON c.oid = r.ev_class
+     WHERE d.refobjid = to_regclass(%(table)s) AND c.oid <> to_regclass(%(table)s)
+    UNION
+    -- functions whose body names the table (plpgsql bodies are not tracked by pg_depend)
+    SELECT 'function', p.oid::regprocedure::text
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND p.prosrc ~ ('\m' || %(name)s || '\M')
+    UNION
+    -- triggers of other tables that call such a function
+    SELECT 'trigger', t.tgname || ' on ' || t.tgrelid::regclass::text
+      FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE NOT t.tgisinternal AND t.tgrelid <> to_regclass(%(table)s)
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND p.prosrc ~ ('\m' || %(name)s || '\M')
+    ORDER BY 1, 2
+"""
+
+
+def objects_using(name: str, *, using: str = "default") -> list[dict]:
+    """Return the database objects besides foreign keys that use table ``name`` and would
+    break, or silently go, if it were dropped: views, materialized views, rules, functions
+    and triggers (PostgreSQL: from pg_depend, pg_rewrite, pg_proc and pg_trigger; SQLite:
+    views and triggers of other tables whose SQL names it). Each is ``{"kind", "name"}``."""
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_PG_DEPENDENTS, {"table": connection.ops.quote_name(name), "name": name})
+            return [{"kind": kind, "name": obj.strip('"')} for kind, obj in cursor.fetchall()]
+        cursor.execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE type IN ('view', 'trigger') "
+                       "AND tbl_name <> %s ORDER BY type, name", [name])
+        named = re.compile(rf"\b{re.escape(name)}\b", re.IGNORECASE)
+        return [{"kind": kind, "name": obj if kind == "view" else f"{obj} on {table}"}
+                for kind, obj, table, sql in cursor.fetchall() if named.search(sql or "")]
 
 
 def table_count(name: str, *, using: str = "default") -> int:

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 
 from .. import archives
 from ..exceptions import InvalidParams
-from ..models import RecordAction
+from ..models import RecordAction, RunStatus
 from .base import CheckResult, Operation, RowOutcome
 from .registry import register
 
@@ -35,6 +35,21 @@ class TableRow:
 
 def _quote(name: str) -> str:
     return connections["default"].ops.quote_name(name)
+
+
+def _ours(user: dict) -> bool:
+    """A trigger of one deprecated table naming the other goes with them."""
+    return user["kind"] == "trigger" and user["name"].split(" on ")[-1] in TABLES
+
+
+def _blocker(table: str) -> str:
+    """Why ``table`` cannot be dropped now ("" when it can): a foreign key from a live
+    table (children were dropped first), or a view, rule, function or trigger using it."""
+    outside = [r for r in archives.foreign_keys_to(table) if r["table"] != table]
+    if outside:
+        return f"still referenced by {outside[0]['table']} ({outside[0]['constraint']})"
+    users = [f"{u['kind']} {u['name']}" for u in archives.objects_using(table) if not _ours(u)]
+    return f"still used by {', '.join(users)}" if users else ""
 
 
 @register
@@ -73,10 +88,13 @@ class DropCreditAllocationsOperation(Operation):
                 result.notes[table] = "already dropped"
                 continue
             references = archives.foreign_keys_to(table)
+            users = [u for u in archives.objects_using(table) if not _ours(u)]
             result.notes[table] = {
                 "rows": archives.table_count(table),
                 "referenced_by": [f"{r['table']}.{r['constraint']}: {r['definition']}" for r in references],
+                "used_by": [f"{u['kind']} {u['name']}" for u in users],
             }
+            result.problems += [f"{u['kind']} {u['name']} uses {table}; drop or change it first" for u in users]
             for reference in references:
                 if reference["table"] not in TABLES:
                     result.problems.append(
@@ -137,16 +155,20 @@ class DropCreditAllocationsOperation(Operation):
                 continue
             if ctx.dry_run:
                 self._replay_earlier_drops(row)
-            # Children were dropped before (drop order): any reference left is from a live table.
-            outside = [r for r in archives.foreign_keys_to(row.name) if r["table"] != row.name]
-            if outside:
-                outcomes.append(RowOutcome(row.name, RecordAction.FAILED,
-                                           message=f"still referenced by {outside[0]['table']} ({outside[0]['constraint']})"))
+            blocker = _blocker(row.name)
+            if blocker:
+                outcomes.append(RowOutcome(row.name, RecordAction.FAILED, message=blocker))
                 continue
             path = self.archive_path(run=ctx.run, table=row.name)
             archive = archives.table_archive(row.name, path=path)
-            with connections["default"].cursor() as cursor:
-                cursor.execute(f"DROP TABLE {_quote(row.name)}")
+            try:
+                with transaction.atomic(), connections["default"].cursor() as cursor:
+                    cursor.execute(f"DROP TABLE {_quote(row.name)}")
+            except DatabaseError as error:
+                path.unlink(missing_ok=True)  # no archive of a table that is still there
+                outcomes.append(RowOutcome(row.name, RecordAction.FAILED,
+                                           message=f"DROP TABLE refused: {str(error).strip().splitlines()[0]}"))
+                continue
             if ctx.dry_run:
                 # The dry run wrote and measured the real archive; it keeps nothing.
                 path.unlink()
@@ -194,7 +216,7 @@ class DropCreditAllocationsOperation(Operation):
                     lines.append(f"{table}: {archives.table_count(table)} rows; referenced by: {', '.join(references) or 'nothing'}")
             code = self.code_references()
             lines += [f"code reference: {line}" for line in code] or ["code references: none"]
-        if not run.records.exists():
+        if run.status == RunStatus.SUCCEEDED and run.total == 0:
             lines.append("credit_allocations and credit_allocation_transactions are already dropped: nothing to do")
         return lines + [f"{r.row_key}: {r.message or r.action}" for r in run.records.order_by("pk")]
 

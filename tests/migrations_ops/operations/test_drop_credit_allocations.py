@@ -86,7 +86,7 @@ def test_check_reports_rows_and_foreign_keys_from_the_catalog(allocations):
     notes = DropCreditAllocationsOperation().check(params={}, execute=True, force=False)
     assert notes.problems == [] and notes.forceable == []
     assert notes.notes["credit_allocations"]["rows"] == 3
-    assert notes.notes["credit_allocation_transactions"] == {"rows": 5, "referenced_by": []}
+    assert notes.notes["credit_allocation_transactions"] == {"rows": 5, "referenced_by": [], "used_by": []}
     [reference] = notes.notes["credit_allocations"]["referenced_by"]
     assert reference.startswith("credit_allocation_transactions.") and "REFERENCES credit_allocations" in reference
 
@@ -118,6 +118,108 @@ def test_a_foreign_key_from_another_table_blocks_the_drop(allocations):
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE allocation_audit")
+
+
+#: Objects that use a deprecated table, per database: (kind, name as listed, create, drop).
+if connection.vendor == "postgresql":
+    DEPENDENTS = [
+        ("view", "alloc_view", ["CREATE VIEW alloc_view AS SELECT * FROM credit_allocations"],
+         ["DROP VIEW alloc_view"]),
+        ("materialized view", "alloc_mv",
+         ["CREATE MATERIALIZED VIEW alloc_mv AS SELECT count(*) AS n FROM credit_allocation_transactions"],
+         ["DROP MATERIALIZED VIEW alloc_mv"]),
+        ("rule", "alloc_rule on alloc_rule_host",
+         ["CREATE TABLE alloc_rule_host (id integer)",
+          "CREATE RULE alloc_rule AS ON INSERT TO alloc_rule_host DO ALSO DELETE FROM credit_allocations WHERE false"],
+         ["DROP TABLE alloc_rule_host"]),
+        ("function", "alloc_fn()",
+         ["CREATE FUNCTION alloc_fn() RETURNS bigint LANGUAGE plpgsql AS "
+          "$$ BEGIN RETURN (SELECT count(*) FROM credit_allocations); END $$"],
+         ["DROP FUNCTION alloc_fn()"]),
+        ("trigger", "alloc_trg on alloc_trg_host",
+         ["CREATE TABLE alloc_trg_host (id integer)",
+          "CREATE FUNCTION alloc_trg_fn() RETURNS trigger LANGUAGE plpgsql AS "
+          "$$ BEGIN DELETE FROM credit_allocation_transactions WHERE false; RETURN NEW; END $$",
+          "CREATE TRIGGER alloc_trg AFTER INSERT ON alloc_trg_host FOR EACH ROW EXECUTE FUNCTION alloc_trg_fn()"],
+         ["DROP TABLE alloc_trg_host", "DROP FUNCTION alloc_trg_fn()"]),
+    ]
+else:
+    DEPENDENTS = [
+        ("view", "alloc_view", ["CREATE VIEW alloc_view AS SELECT * FROM credit_allocations"],
+         ["DROP VIEW alloc_view"]),
+        ("trigger", "alloc_trg on alloc_trg_host",
+         ["CREATE TABLE alloc_trg_host (id integer)",
+          "CREATE TRIGGER alloc_trg AFTER INSERT ON alloc_trg_host BEGIN "
+          "DELETE FROM credit_allocation_transactions WHERE 0; END"],
+         ["DROP TABLE alloc_trg_host"]),
+    ]
+
+
+def sql_run(statements):
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+@pytest.fixture(params=DEPENDENTS, ids=[d[0] for d in DEPENDENTS])
+def dependent(request, allocations):
+    kind, name, create, drop = request.param
+    sql_run(create)
+    yield f"{kind} {name}"
+    sql_run(drop)
+
+
+def test_a_view_rule_function_or_trigger_using_the_tables_refuses_at_the_check(dependent, allocations):
+    before = dumps()
+    with pytest.raises(CommandError, match=f"{re.escape(dependent)} uses credit_allocation") as refused:
+        command(OP, "--execute", "--yes")
+    assert refused.value.returncode == 2
+    check = DropCreditAllocationsOperation().check(params={}, execute=True, force=True)
+    assert any(dependent in used for table in TABLES for used in check.notes[table]["used_by"])
+    assert dumps() == before and not Run.objects.exists() and not list(allocations.rglob("*.gz"))
+
+
+def test_a_dependent_created_after_the_check_fails_the_row_with_no_archive_and_no_already_dropped(dependent,
+                                                                                                   allocations):
+    kind, name, create, drop = next(d for d in DEPENDENTS if dependent == f"{d[0]} {d[1]}")
+    sql_run(drop)
+    preview = runs.run_preview(operation=OP, params={}, execute=True)
+    sql_run(create)
+    run = runs.run_create(preview=preview, actor=Actor.system("t"), dry_run=False, options={"batch_size": 1})
+    run = runs.run_execute(run_id=run.pk, actor=Actor.system("t"))
+    assert run.failed >= 1 and all(archives.table_exists(t) for t in TABLES[run.changed:])
+    failed = run.records.filter(action=RecordAction.FAILED).first()
+    assert failed.message.startswith("still used by ") and dependent in failed.message
+    lines = DropCreditAllocationsOperation().run_lines(run=run)
+    assert not any("already dropped" in line for line in lines)
+    archived = {Path(r.new["archive"]).name for r in run.records.filter(action=RecordAction.CHANGED)}
+    assert {p.name for p in allocations.rglob("*.gz")} == archived
+
+
+@pytest.mark.postgres
+def test_a_drop_the_database_refuses_leaves_no_stray_archive(allocations, monkeypatch):
+    sql_run(["CREATE VIEW alloc_view AS SELECT * FROM credit_allocation_transactions"])
+    monkeypatch.setattr(archives, "objects_using", lambda name, **kw: [])  # as if the check had missed it
+    try:
+        run = operation_run(OP, batch_size=1)
+        record = run.records.get(row_key="credit_allocation_transactions")
+        assert record.action == RecordAction.FAILED and record.message.startswith("DROP TABLE refused: cannot drop")
+        assert not list(allocations.rglob("*.gz")) and archives.table_exists("credit_allocation_transactions")
+        assert not any("already dropped" in line for line in DropCreditAllocationsOperation().run_lines(run=run))
+    finally:
+        sql_run(["DROP VIEW alloc_view"])
+
+
+def test_a_failed_run_never_says_already_dropped(allocations, monkeypatch):
+    def broken(self, *, rows, ctx):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(DropCreditAllocationsOperation, "batch_apply", broken)
+    with pytest.raises(CommandError, match="disk full"):
+        command(OP, "--execute", "--yes")
+    run = Run.objects.get(dry_run=False)
+    assert run.status == RunStatus.FAILED
+    assert not any("already dropped" in line for line in DropCreditAllocationsOperation().run_lines(run=run))
 
 
 def test_execute_archives_then_drops_children_first_and_verifies(allocations):
@@ -152,7 +254,8 @@ def test_confirmation_summary_names_the_tables_and_row_counts(allocations):
     assert "credit_allocations: 3 rows; referenced by: credit_allocation_transactions." in out
     assert re.search(r"rows:credit_allocation_transactions\s+5\n", out) and "rows:credit_allocations" in out
     # The check's notes are printed too (every operation's, in the dry run's table).
-    assert re.search(r"check: credit_allocation_transactions\s+rows=5, referenced_by=none", out)
+    notes = re.search(r"check: credit_allocation_transactions\s+(.*)\n", out).group(1)
+    assert set(notes.split(", ")) == {"rows=5", "referenced_by=none", "used_by=none"}
 
 
 def test_running_again_when_the_tables_are_gone_is_a_clean_no_op(allocations):
