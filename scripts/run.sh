@@ -9,6 +9,7 @@ mkdir -p var/log
 
 $PY manage.py migrate --noinput
 $PY manage.py demo_setup
+$PY manage.py seed_legacy --demo                  # a legacy table set for each built-in operation
 $PY manage.py credits_summary_refresh --days 90   # the overview's charts read this summary
 
 pids=()

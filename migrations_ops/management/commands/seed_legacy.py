@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from migrations_ops.demo import legacy_demo_load
 from migrations_ops.legacy import LEGACY_TABLES, legacy_seed
 
 
@@ -13,10 +14,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         for table in LEGACY_TABLES.values():
             parser.add_argument(f"--{table.option}", type=int, metavar="N", help=table.help)
+        parser.add_argument("--demo", action="store_true",
+                            help="the make run demo: every legacy table, once (nothing when any exists)")
         parser.add_argument("--seed", type=int, default=1, help="random seed (same seed, same rows)")
         parser.add_argument("--database", default="default", help="connection alias")
 
     def handle(self, *args, **options):
+        if options["demo"]:
+            self.stdout.write(legacy_demo_load())
+            return
         counts = {
             name: options[table.option.replace("-", "_")]
             for name, table in LEGACY_TABLES.items() if options[table.option.replace("-", "_")] is not None
