@@ -122,7 +122,8 @@ def _safe_name(name: str) -> None:
 
 
 #: Benchmarks measure production mode: with DEBUG on, Django also records every query.
-PRODUCTION = {"DEBUG": "false"}
+#: The rest is what a process on plain HTTP needs (its test client, a bench-only key).
+PRODUCTION = {"DEBUG": "false", "SECRET_KEY": "bench-only-insecure-secret-key", "SECURE_SSL_REDIRECT": "false"}
 
 
 def django_env(database_url_: str, settings: str = SETTINGS) -> dict[str, str]:

@@ -1,25 +1,53 @@
 """Settings, read from the environment (12-factor).
 
-Every value has a default that works on a laptop: SQLite in ``var/`` and an embedded
-Celery broker that needs no server. Production sets ``DATABASE_URL``,
-``CELERY_BROKER_URL``, ``SECRET_KEY`` and ``DEBUG=false``.
+Production is the default: with ``DEBUG`` unset, Django runs with DEBUG off, requires
+``SECRET_KEY``, redirects to HTTPS, sends cookies only over HTTPS and sets HSTS
+(each from the environment, see README "Configuration"). Development says so:
+``DEBUG=true`` (``make run`` sets it) gives a fixed dev secret key and plain HTTP.
+Databases and the broker default to what works on a laptop either way: SQLite in
+``var/`` and an embedded Celery broker that needs no server.
 """
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("CREDITSITE_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 env = environ.Env(
-    DEBUG=(bool, True),
+    DEBUG=(bool, False),
     ALLOWED_HOSTS=(list, ["127.0.0.1", "localhost", "testserver"]),
 )
 
-SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
 DEBUG = env("DEBUG")
+#: Only with DEBUG on: a key anyone can read is no key.
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
+SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY if DEBUG else "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set. Set it in the environment (a long random string, e.g. from "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`), or set DEBUG=true for development."
+    )
 ALLOWED_HOSTS = env("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# HTTPS -----------------------------------------------------------------------
+# Each defaults to on with DEBUG off (what `manage.py check --deploy` asks for) and off
+# with DEBUG on (runserver speaks plain HTTP); each can be set on its own.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+# Behind a proxy that ends TLS: the header it sets and its value for HTTPS, e.g.
+# "HTTP_X_FORWARDED_PROTO,https". Unset: requests are trusted as they arrive.
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER is 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https")
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) or None
 
 INSTALLED_APPS = [
     "django.contrib.admin",

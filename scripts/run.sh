@@ -3,6 +3,8 @@
 # worker and the beat scheduler. Ctrl-C stops all three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The demo is development: DEBUG on (a dev secret key, plain HTTP). Production leaves it unset.
+export DEBUG="${DEBUG:-true}"
 PY=.venv/bin/python
 CELERY=.venv/bin/celery
 mkdir -p var/log

@@ -62,7 +62,7 @@ class CreditAccountAdmin(BigTableAdmin):
 
     @admin.display(description="Balance", ordering="balance")
     def balance_display(self, obj):
-        debt = format_html(' <span class="credit-neg">(debt {:,})</span>', obj.debt) if obj.debt else ""
+        debt = format_html(' <span class="credit-neg">(debt {})</span>', f"{obj.debt:,}") if obj.debt else ""
         return format_html("{}{}", credits_html(obj.balance, signed=False), debt)
 
     @admin.action(description="Grant credits to the selected account", permissions=["grant"])

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from ledger.actors import Actor
 from ledger.models import AuditEvent, PolicyChange
+from ledger.services.accounts import account_overdraft_set
 from ledger.services.debits import debit_create
 
 from ...factories import AccountFactory
@@ -128,3 +129,25 @@ def test_policy_change_through_the_admin_keeps_who_and_why(client, operations, f
     assert AuditEvent.objects.get(action="policy.update").reason == "annual plan"
     workspace_page = client.get(reverse("admin:ledger_workspace_change", args=[funded.workspace_id]))
     assert b"annual plan" in workspace_page.content
+
+
+def test_balance_column_shows_debt_with_thousands_separator():
+    from django.contrib import admin
+
+    from ledger.admin.accounts import CreditAccountAdmin
+    from ledger.models import CreditAccount
+
+    column = CreditAccountAdmin(CreditAccount, admin.site).balance_display
+    assert column(CreditAccount(balance=-1500, debt=1500)) == (
+        '<span class="credit credit-neg">-1,500</span> <span class="credit-neg">(debt 1,500)</span>')
+    assert column(CreditAccount(balance=0, debt=0)) == '<span class="credit credit-zero">0</span>'
+
+
+def test_accounts_list_shows_an_account_in_debt(client, support, funded):
+    actor = Actor.system("tests")
+    account_overdraft_set(account_id=funded.pk, limit=5000, actor=actor, reason="trusted")
+    debit_create(account_id=funded.pk, amount=1880, actor=actor, idempotency_key="deep")
+    client.force_login(support)
+    response = client.get(reverse("admin:ledger_creditaccount_changelist"))
+    assert response.status_code == 200
+    assert "(debt 1,500)" in response.content.decode()
