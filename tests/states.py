@@ -168,6 +168,9 @@ def _runs(actor: Actor) -> None:
             runs.run_cancel(run_id=run.pk, actor=actor, reason="wrong window")
         else:
             runs.run_pause(run_id=run.pk, actor=actor, reason="peak hours")
+    # An interrupted rollback, of another operation (key-credits is held by the paused run).
+    Run.objects.create(operation="drop-credit-allocations", actor=actor.label, status=RunStatus.ROLLING_BACK,
+                       started_at=clock.now(), error="rollback interrupted: ConnectionError('database went away')")
     operation_run("key-credits", actor=actor, dry_run=True)  # a finished plan, ready to execute
     for status in (RunStatus.PLANNED, RunStatus.RUNNING):  # dry runs: they hold no operation
         preview = runs.run_preview(operation="key-credits", params={}, execute=False)
