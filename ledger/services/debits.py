@@ -105,7 +105,8 @@ def debit_fast_path() -> bool:
 
 
 def _replayed(previous: LedgerEntry) -> DebitResult:
-    return DebitResult(entry=previous, allocations=list(previous.allocations.all()), replayed=True)
+    # In the order the lots were drawn, as the first answer gave them.
+    return DebitResult(entry=previous, allocations=list(previous.allocations.order_by("id")), replayed=True)
 
 
 _DEBIT_SQL = "SELECT ledger_debit(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
