@@ -5,14 +5,12 @@ Thin callers: each runs one service as a system actor. The beat schedule names t
 """
 from __future__ import annotations
 
-from datetime import timedelta
-
 from celery import shared_task
 
-from . import clock
 from .actors import Actor
 from .services.reports import report_run_store
-from .services.summaries import daily_summary_refresh as summary_refresh
+from .services.summaries import SUMMARY_DAYS
+from .services.summaries import daily_summary_catch_up as summary_catch_up
 
 #: Findings kept per check in a stored daily result (the count of a runaway fault stays honest
 #: per check up to this cap; the command has no cap).
@@ -27,12 +25,11 @@ def consistency_report_daily() -> dict:
 
 
 @shared_task(name="ledger.tasks_reports.daily_summary_refresh")
-def daily_summary_refresh(days: int = 2) -> dict:
-    """Rebuild the last ``days`` UTC days of the daily summary (yesterday and today by default)."""
-    today = clock.now().date()
-    start = today - timedelta(days=max(days, 1) - 1)
-    rebuilt = summary_refresh(start=start, end=today, actor=Actor.system("daily_summary_refresh"))
-    return {"start": start.isoformat(), "end": today.isoformat(), "days": rebuilt}
+def daily_summary_refresh(days: int = SUMMARY_DAYS) -> dict:
+    """Keep the daily summary current (beat, every 10 minutes): today and yesterday, and any
+    of the last ``days`` days not summarised yet."""
+    start, end = summary_catch_up(days=days, actor=Actor.system("daily_summary_refresh"))
+    return {"start": start.isoformat(), "end": end.isoformat(), "days": (end - start).days + 1}
 
 
 @shared_task(name="ledger.tasks_reports.report_store")

@@ -13,6 +13,7 @@ def _staff(view):
 
 urlpatterns = [
     path("overview/", _staff(views.overview), name="overview"),
+    path("overview/refresh/", _staff(views.summary_refresh), name="summary_refresh"),
     path("health/", _staff(views.health), name="health"),
     path("reports/", _staff(views.reports_index), name="reports"),
     path("reports/<str:name>/", _staff(views.report), name="report"),

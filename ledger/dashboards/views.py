@@ -5,6 +5,8 @@ the repair view also needs the ``ledger.repair_accounts`` permission.
 """
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
@@ -21,12 +23,21 @@ from ..selectors import dashboards as selectors
 from ..selectors.repairs import account_repair_preview
 from ..services.accounts import account_recalculate
 from ..services.reports import report_run_store
+from ..services.summaries import SUMMARY_DAYS, daily_summary_catch_up
 from . import charts
 from .health import sections_build
 
 #: Rows a report page shows; CSV and JSON downloads have them all.
 PAGE_ROWS = 500
-FLOW_COLORS = {"granted": "#2e7d32", "spent": "#1565c0", "expired": "#c62828", "refilled": "#ef6c00"}
+FLOW_COLORS = {"granted": "#2e7d32", "spent": "#1565c0", "expired": "#c62828", "voided": "#6d4c41",
+               "refilled": "#ef6c00", "migrated_in": "#00838f", "migrated_out": "#ad1457"}
+FLOW_LABELS = {"migrated_in": "Migrated in", "migrated_out": "Migrations rolled back"}
+#: Who may rebuild the daily summary from the overview.
+SUMMARY_REFRESH_PERMISSION = "ledger.change_dailysummary"
+
+
+def _flow_series(series: dict, names) -> list:
+    return [charts.Series(FLOW_LABELS.get(name, name.capitalize()), FLOW_COLORS[name], series[name]) for name in names]
 
 
 def _context(request, title: str, **extra) -> dict:
@@ -46,16 +57,21 @@ def _not_found(message: str):
 
 
 def overview(request):
-    """Credits overview: outstanding, the 90-day flows as charts, top accounts, expiring soon."""
+    """Credits overview: outstanding, the 90-day business flows and, apart, the data
+    migrations' flows as charts, top accounts, expiring soon; each figure with its "as of"."""
     workspace = _workspace(request)
     workspace_id = workspace.pk if workspace else None
-    series = selectors.summary_series(workspace_id=workspace_id)
-    flows = [charts.Series(name.capitalize(), FLOW_COLORS[name], series[name]) for name in selectors.FLOWS]
+    series = selectors.summary_series(workspace_id=workspace_id, days=SUMMARY_DAYS)
     return render(request, "admin/dashboards/overview.html", _context(
         request, "Credits overview",
-        workspace=workspace, workspaces=selectors.workspaces_for_filter(), series=series,
+        workspace=workspace, workspaces=selectors.workspaces_for_filter(), series=series, now=clock.now(),
         outstanding=selectors.outstanding_now(workspace_id=workspace_id),
-        flows_chart=charts.line_chart(series=flows, days=series["days"], title="Credits per day, last 90 days (UTC)"),
+        flows_chart=charts.line_chart(series=_flow_series(series, selectors.FLOWS), days=series["days"],
+                                      title="Credits per day, last 90 days (UTC)"),
+        migrations_moved=any(series["totals"][name] for name in selectors.MIGRATION_FLOWS),
+        migrations_chart=charts.line_chart(series=_flow_series(series, selectors.MIGRATION_FLOWS), days=series["days"],
+                                           title="Data migrations per day, last 90 days (UTC)", height=200),
+        can_refresh=request.user.has_perm(SUMMARY_REFRESH_PERMISSION),
         outstanding_chart=charts.line_chart(
             series=[charts.Series("Outstanding", "#6a1b9a", series["outstanding"])], days=series["days"],
             title="Outstanding credits at the end of each day", height=220, area=True,
@@ -65,6 +81,18 @@ def overview(request):
         expiring=selectors.expiring_soon(workspace_id=workspace_id),
         refreshed_at=selectors.summary_refreshed_at(),
     ))
+
+
+@require_POST
+def summary_refresh(request):
+    """Bring the daily summary up to now (what the beat job does every 10 minutes)."""
+    if not request.user.has_perm(SUMMARY_REFRESH_PERMISSION):
+        raise PermissionDenied("refreshing the summary needs the change_dailysummary permission (Operations)")
+    start, end = daily_summary_catch_up(days=SUMMARY_DAYS, actor=Actor.staff(request.user))
+    messages.success(request, f"Daily summary rebuilt from {start:%Y-%m-%d} to {end:%Y-%m-%d} (UTC).")
+    target = reverse("dashboards:overview")
+    slug = request.POST.get("workspace", "")
+    return redirect(f"{target}?{urlencode({'workspace': slug})}" if slug else target)
 
 
 def health(request):

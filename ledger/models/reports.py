@@ -32,9 +32,11 @@ class DailySummary(models.Model):
     """Credits moved in one workspace on one UTC day, and what was outstanding at its end.
 
     Rebuilt from the entries by ``services.summaries.daily_summary_refresh``; never edited.
-    ``granted`` counts grants and positive adjustments, ``refilled`` positive refills,
-    ``spent`` net debits (refunds subtracted), ``expired`` expiries, voids and refill resets,
-    so ``outstanding = previous outstanding + granted + refilled - spent - expired``.
+    Business flows: ``granted`` counts grants and positive adjustments, ``refilled`` positive
+    refills, ``spent`` net debits (refunds subtracted), ``expired`` expiries and refill resets,
+    ``voided`` voids. Data migrations apart: ``migrated_in`` the lots a migration opened,
+    ``migrated_out`` voids of those lots (a rollback). So ``outstanding = previous outstanding
+    + granted + refilled + migrated_in - spent - expired - voided - migrated_out``.
     """
 
     day = models.DateField()
@@ -43,6 +45,9 @@ class DailySummary(models.Model):
     spent = models.BigIntegerField(default=0)
     expired = models.BigIntegerField(default=0)
     refilled = models.BigIntegerField(default=0)
+    voided = models.BigIntegerField(default=0)
+    migrated_in = models.BigIntegerField(default=0)
+    migrated_out = models.BigIntegerField(default=0)
     outstanding = models.BigIntegerField(default=0)
     refreshed_at = models.DateTimeField()
 

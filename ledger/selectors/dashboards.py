@@ -11,7 +11,9 @@ from django_celery_beat.models import PeriodicTask
 from .. import clock
 from ..models import OWNER_RELATIONS, CreditAccount, DailySummary, Grant, ReportResult, Workspace
 
-FLOWS = ("granted", "spent", "expired", "refilled")
+#: The business flows of the daily summary, and the data migrations' flows shown apart.
+FLOWS = ("granted", "spent", "expired", "voided", "refilled")
+MIGRATION_FLOWS = ("migrated_in", "migrated_out")
 
 #: Workspaces listed in the dashboards' filter (more can be typed into the URL).
 WORKSPACE_CHOICES = 200
@@ -27,17 +29,18 @@ def summary_series(*, workspace_id: int | None, days: int = 90, today: date | No
     has not covered yet count as 0 and are listed in ``missing``."""
     today = today or clock.now().date()
     first = today - timedelta(days=days - 1)
+    flows = (*FLOWS, *MIGRATION_FLOWS)
     rows = DailySummary.objects.filter(day__gte=first, day__lte=today)
     if workspace_id is not None:
         rows = rows.filter(workspace_id=workspace_id)
     by_day = {
         row["day"]: row
-        for row in rows.values("day").annotate(**{name: Sum(name) for name in (*FLOWS, "outstanding")}).order_by()
+        for row in rows.values("day").annotate(**{name: Sum(name) for name in (*flows, "outstanding")}).order_by()
     }
     axis = [first + timedelta(days=i) for i in range(days)]
-    series = {name: [int(by_day.get(day, {}).get(name) or 0) for day in axis] for name in (*FLOWS, "outstanding")}
+    series = {name: [int(by_day.get(day, {}).get(name) or 0) for day in axis] for name in (*flows, "outstanding")}
     return {"days": axis, **series, "missing": [day for day in axis if day not in by_day],
-            "totals": {name: sum(series[name]) for name in FLOWS}}
+            "totals": {name: sum(series[name]) for name in flows}}
 
 
 def outstanding_now(*, workspace_id: int | None) -> int:

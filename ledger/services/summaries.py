@@ -5,13 +5,13 @@ from datetime import date, datetime, time, timedelta
 from datetime import timezone as dt_timezone
 
 from django.db import connection, transaction
-from django.db.models import Case, F, Sum, Value, When
+from django.db.models import Case, F, Q, Sum, Value, When
 from django.db.models.functions import Coalesce
 
 from .. import clock
 from ..actors import Actor
 from ..exceptions import InvalidInput
-from ..models import AuditEvent, DailySummary, EntryType, LedgerEntry, Workspace
+from ..models import AuditEvent, DailySummary, EntryType, GrantKind, LedgerEntry, Workspace
 from ..reports.sql import ACCOUNTS, ENTRIES, WORKSPACES, db_datetime, queryset_sql
 from ..totals import totals_aggregates
 
@@ -19,19 +19,37 @@ SUMMARY = DailySummary._meta.db_table
 
 #: The longest range one call rebuilds (a backfill of more runs in several calls).
 MAX_DAYS = 3660
+#: Days the overview shows and the beat job keeps complete.
+SUMMARY_DAYS = 90
 
 
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=dt_timezone.utc)
 
 
+def _flow(entry_type: str, *, migration: bool | None = None, sign: int = 1) -> Coalesce:
+    """The sum of one entry type's amounts (times ``sign``), optionally only of entries on
+    (or off) lots a data migration opened."""
+    condition = Q(entry_type=entry_type, amount__gt=0) if sign > 0 else Q(entry_type=entry_type, amount__lt=0)
+    if migration is not None:
+        on_migration_lot = Q(lot__kind=GrantKind.MIGRATION)
+        condition &= on_migration_lot if migration else ~on_migration_lot | Q(lot__isnull=True)
+    return Coalesce(Sum(Case(When(condition, then=F("amount") * sign), default=Value(0))), Value(0))
+
+
 def _day_movements_sql(day: date) -> tuple[str, list]:
-    """Per workspace, what the entries of one UTC day moved (totals buckets of ledger.totals)."""
-    refill_in = Sum(Case(When(entry_type=EntryType.REFILL, amount__gt=0, then=F("amount")), default=Value(0)))
+    """Per workspace, what the entries of one UTC day moved: the totals buckets of
+    ledger.totals, and the parts of them the summary shows apart (refills, voids, migrations)."""
     queryset = (
         LedgerEntry.objects.filter(created_at__gte=_day_start(day), created_at__lt=_day_start(day + timedelta(days=1)))
         .values(ws=F("account__workspace_id"))
-        .annotate(**totals_aggregates(), refilled=Coalesce(refill_in, Value(0)))
+        .annotate(
+            **totals_aggregates(),
+            refilled=_flow(EntryType.REFILL),
+            voided=_flow(EntryType.VOID, migration=False, sign=-1),
+            migrated_in=_flow(EntryType.GRANT, migration=True),
+            migrated_out=_flow(EntryType.VOID, migration=True, sign=-1),
+        )
         .order_by()
     )
     return queryset_sql(queryset)
@@ -57,9 +75,11 @@ def _day_upsert(day: date, refreshed_at: datetime) -> None:
     movements_sql, movements_params = _day_movements_sql(day)
     opening_sql, opening_params = _opening_sql(day)
     sql = f"""
-        INSERT INTO {SUMMARY} (day, workspace_id, granted, spent, expired, refilled, outstanding, refreshed_at)
-        SELECT %s, w.id, COALESCE(m.total_earned, 0) - COALESCE(m.refilled, 0), COALESCE(m.total_spent, 0),
-               COALESCE(m.total_expired, 0), COALESCE(m.refilled, 0),
+        INSERT INTO {SUMMARY} (day, workspace_id, granted, spent, expired, refilled, voided, migrated_in,
+                               migrated_out, outstanding, refreshed_at)
+        SELECT %s, w.id, COALESCE(m.total_earned - m.refilled - m.migrated_in, 0), COALESCE(m.total_spent, 0),
+               COALESCE(m.total_expired - m.voided - m.migrated_out, 0), COALESCE(m.refilled, 0),
+               COALESCE(m.voided, 0), COALESCE(m.migrated_in, 0), COALESCE(m.migrated_out, 0),
                COALESCE(o.opening, 0) + COALESCE(m.balance, 0), %s
           FROM {WORKSPACES} w
           LEFT JOIN ({movements_sql}) m ON m.ws = w.id
@@ -67,7 +87,8 @@ def _day_upsert(day: date, refreshed_at: datetime) -> None:
          WHERE 1 = 1
         ON CONFLICT (day, workspace_id) DO UPDATE SET
             granted = excluded.granted, spent = excluded.spent, expired = excluded.expired,
-            refilled = excluded.refilled, outstanding = excluded.outstanding,
+            refilled = excluded.refilled, voided = excluded.voided, migrated_in = excluded.migrated_in,
+            migrated_out = excluded.migrated_out, outstanding = excluded.outstanding,
             refreshed_at = excluded.refreshed_at"""
     params = [
         connection.ops.adapt_datefield_value(day), db_datetime(refreshed_at),
@@ -96,3 +117,19 @@ def daily_summary_refresh(*, start: date, end: date, actor: Actor) -> int:
         details={"start": start.isoformat(), "end": end.isoformat(), "days": days},
     )
     return days
+
+
+def daily_summary_catch_up(*, days: int, actor: Actor) -> tuple[date, date]:
+    """Bring the summary up to now: rebuild from the earliest of the last ``days`` UTC days
+    that has no summary yet (a beat that was down, a fresh install), or from yesterday when
+    none is missing, to today. Returns the (start, end) rebuilt. The beat job and the
+    overview's Refresh both call this."""
+    if not 1 <= days <= MAX_DAYS:
+        raise InvalidInput("days", f"must be between 1 and {MAX_DAYS}")
+    today = clock.now().date()
+    first = today - timedelta(days=days - 1)
+    present = set(DailySummary.objects.filter(day__gte=first, day__lte=today).values_list("day", flat=True).distinct())
+    missing = [first + timedelta(days=n) for n in range(days) if first + timedelta(days=n) not in present]
+    start = min([*missing[:1], max(first, today - timedelta(days=1))])
+    daily_summary_refresh(start=start, end=today, actor=actor)
+    return start, today

@@ -55,7 +55,8 @@ def test_beat_schedule_is_in_the_database():
     assert schedule["Charge uncharged usage tasks"].interval.every == 5
     assert schedule["Release expired usage holds"].task == "ledger.tasks.usage_holds_release"
     assert schedule["Consistency report (daily)"].task == "ledger.tasks_reports.consistency_report_daily"
-    assert schedule["Daily credit summary (daily)"].task == "ledger.tasks_reports.daily_summary_refresh"
+    assert schedule["Credit summary (every 10 minutes)"].task == "ledger.tasks_reports.daily_summary_refresh"
+    assert schedule["Credit summary (every 10 minutes)"].interval.every == 10
     assert all(task.enabled for task in schedule.values())
 
 

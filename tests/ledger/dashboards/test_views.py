@@ -189,3 +189,50 @@ def test_health_shows_uncharged_tasks_and_failing_migration_runs(staff_client):
     assert [row[:3] + row[7:] for row in migrations.rows][0] == ["key-credits", failed.pk, "failed", "failed", "IntegrityError: boom"]
     body = response.content.decode()
     assert 'id="health-undeducted-tasks"' in body and 'id="health-migration-status"' in body and not response.context["all_ok"]
+
+
+def test_overview_says_as_of_and_only_operations_can_refresh_it(client, staff):
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    from ledger.roles import OPERATIONS
+
+    ledger_build(workspaces=1, accounts_per_workspace=2)
+    client.force_login(staff)
+    body = client.get(reverse("dashboards:overview")).content.decode()
+    assert "as of never (no summary yet)" in body and 'id="summary-refresh"' not in body
+    assert "Operations can refresh it now" in body
+    assert client.post(reverse("dashboards:summary_refresh")).status_code == 403
+    operator = StaffFactory(username="ops")
+    operator.groups.add(Group.objects.get(name=OPERATIONS))
+    operations = Client()
+    operations.force_login(operator)
+    body = operations.get(reverse("dashboards:overview")).content.decode()
+    assert 'id="summary-refresh"' in body and "90 of the last 90 days are not summarised yet" in body
+    response = operations.post(reverse("dashboards:summary_refresh"), {"workspace": "ws-0"})
+    assert response.status_code == 302 and response["Location"].endswith("?workspace=ws-0")
+    today = clock.now().date()
+    event = AuditEvent.objects.get(action="summary.refresh")
+    assert (event.actor_user_id, event.object_id) == (operator.pk, f"{today - timedelta(days=89)}..{today}")
+    page = operations.get(response["Location"])
+    assert page.context["refreshed_at"] is not None and not page.context["series"]["missing"]
+    assert operations.get(reverse("dashboards:summary_refresh")).status_code == 405
+
+
+def test_overview_shows_voids_and_migrations_apart_from_expiry(staff_client):
+    from ledger.models import GrantKind
+    from ledger.services.grants import grant_create, grant_void
+
+    ledger = summarised()
+    account = ledger.accounts[0]
+    lot = grant_create(account_id=account.pk, amount=7_000, kind=GrantKind.MIGRATION, actor=ACTOR,
+                       idempotency_key="mig", expires_at=None).grant
+    grant_void(grant_id=lot.pk, actor=ACTOR, reason="rollback", idempotency_key="rb")
+    today = clock.now().date()
+    daily_summary_refresh(start=today, end=today, actor=ACTOR)
+    response = staff_client.get(reverse("dashboards:overview"))
+    totals = response.context["series"]["totals"]
+    assert (totals["migrated_in"], totals["migrated_out"]) == (7_000, 7_000)
+    body = response.content.decode()
+    assert 'id="kpi-migrated-out">7,000<' in body and "Data migrations per day" in body
+    assert totals["expired"] < 7_000 and totals["voided"] < 7_000

@@ -71,3 +71,25 @@ def test_refresh_is_idempotent_and_opens_from_earlier_entries():
 def test_refresh_refuses_a_reversed_range():
     with pytest.raises(InvalidInput, match="end"):
         daily_summary_refresh(start=DAY1.date(), end=DAY1.date() - timedelta(days=1), actor=ACTOR)
+
+
+def test_voids_and_migrations_are_not_expiry_and_migrations_stand_apart():
+    from ledger.services.grants import grant_void
+
+    workspace = WorkspaceFactory()
+    account = AccountFactory(workspace=workspace)
+    with at(DAY1):
+        bought = grant_create(account_id=account.pk, amount=40, kind=GrantKind.PURCHASE, actor=ACTOR,
+                              idempotency_key="p", expires_at=None).grant
+        migrated = grant_create(account_id=account.pk, amount=500, kind=GrantKind.MIGRATION, actor=ACTOR,
+                                idempotency_key="m", expires_at=None).grant
+        short = grant_create(account_id=account.pk, amount=9, kind=GrantKind.PURCHASE, actor=ACTOR,
+                             idempotency_key="s", expires_at=DAY1 + timedelta(hours=1)).grant
+    with at(DAY1 + timedelta(days=1)):
+        lot_expire(short)
+        grant_void(grant_id=bought.pk, actor=ACTOR, reason="chargeback", idempotency_key="v")
+        grant_void(grant_id=migrated.pk, actor=ACTOR, reason="rollback", idempotency_key="r")
+        daily_summary_refresh(start=DAY1.date(), end=DAY1.date() + timedelta(days=1), actor=ACTOR)
+    columns = ("granted", "expired", "voided", "migrated_in", "migrated_out", "outstanding")
+    rows = list(DailySummary.objects.filter(workspace=workspace).order_by("day").values_list(*columns))
+    assert rows == [(49, 0, 0, 500, 0, 549), (0, 9, 40, 0, 500, 0)]
