@@ -89,8 +89,9 @@ def test_dashboards_render_charts_in_chromium(live_server):
         page.click("input[type=submit]")
         page.click("#dashboards-links >> text=Credits overview")
         page.wait_for_selector("#chart-flows svg")
-        assert page.locator("#chart-flows polyline.series").count() == 4
+        assert page.locator("#chart-flows polyline.series").count() == 5  # granted, spent, expired, voided, refilled
         assert page.locator("#chart-outstanding polyline.series").count() == 1
+        assert page.locator("#migration-flows").is_visible() and page.locator("#as-of").is_visible()
         box = page.locator("#chart-flows svg").bounding_box()
         assert box["width"] > 600 and box["height"] > 150
         assert "Granted" in page.inner_text("#chart-flows") and page.locator("#chart-flows text.tick").count() > 10
